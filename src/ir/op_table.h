@@ -1,0 +1,25 @@
+// OpInfo: one row per OpKind (name, arity, attribute parser, shape inference).
+// The table itself is ir/op_table.cpp. Tested in tests/unit/test_ir.cpp.
+#pragma once
+#include <string_view>
+
+#include "ir/attrs.h"
+#include "ir/infer.h"
+#include "ir/op_kind.h"
+
+namespace kiln::ir {
+
+using ParseAttrsFn = Result<Attrs> (*)(const AttrMap&);
+
+struct OpInfo {
+  OpKind kind;
+  std::string_view name;
+  int min_inputs, max_inputs;    // max -1: variadic
+  int min_outputs, max_outputs;  // max -1: variadic
+  ParseAttrsFn parse;
+  InferFn infer;
+};
+
+const OpInfo& op_info(OpKind k);
+
+}  // namespace kiln::ir
