@@ -3,15 +3,9 @@
 // Kernels live in one file per op family beside this one.
 #include <array>
 
-#include "backends/reference/kernel.h"
+#include "backends/reference/kernels.h"
 
 namespace kiln::ref {
-
-// --- elementwise.cpp: unary math, activations, binary arithmetic, compare, logic, cast
-// --- nn.cpp / conv.cpp / pool.cpp / norm.cpp: conv, pooling, normalization, gemm, matmul, softmax, losses
-// --- reduce.cpp: reductions, arg reductions, cumsum, topk
-// --- shape_ops.cpp / resize.cpp: reshape, transpose, concat, split, slice, gather, scatter, pad, resize ...
-// --- quant.cpp: QuantizeLinear family
 
 namespace {
 struct KernelRow {
@@ -19,8 +13,20 @@ struct KernelRow {
   KernelFn fn;
 };
 
+using ir::OpKind;
 const KernelRow kRows[] = {
-    {ir::OpKind::kIdentity, nullptr},  // placeholder row removed as families land
+    // elementwise.cpp
+    {OpKind::kAdd, run_add},
+    {OpKind::kRelu, run_relu},
+    // end elementwise
+    // conv.cpp, pool.cpp
+    // end conv/pool
+    // linalg.cpp, norm.cpp, softmax.cpp, loss.cpp
+    // end linalg/norm
+    // shape_ops.cpp, resize.cpp
+    // end shape
+    // reduce.cpp, quant.cpp
+    // end reduce/quant
 };
 }  // namespace
 

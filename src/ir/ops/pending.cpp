@@ -6,10 +6,6 @@ namespace kiln::ir {
 
 Result<void> infer_arg_reduce(InferCtx& c) { return c.fail("shape inference pending (infer_arg_reduce)"); }
 Result<void> infer_batchnorm(InferCtx& c) { return c.fail("shape inference pending (infer_batchnorm)"); }
-Result<void> infer_broadcast(InferCtx& c) { return c.fail("shape inference pending (infer_broadcast)"); }
-Result<void> infer_cast(InferCtx& c) { return c.fail("shape inference pending (infer_cast)"); }
-Result<void> infer_castlike(InferCtx& c) { return c.fail("shape inference pending (infer_castlike)"); }
-Result<void> infer_compare(InferCtx& c) { return c.fail("shape inference pending (infer_compare)"); }
 Result<void> infer_compress(InferCtx& c) { return c.fail("shape inference pending (infer_compress)"); }
 Result<void> infer_concat(InferCtx& c) { return c.fail("shape inference pending (infer_concat)"); }
 Result<void> infer_constant_of_shape(InferCtx& c) { return c.fail("shape inference pending (infer_constant_of_shape)"); }
@@ -18,7 +14,6 @@ Result<void> infer_conv_integer(InferCtx& c) { return c.fail("shape inference pe
 Result<void> infer_conv_transpose(InferCtx& c) { return c.fail("shape inference pending (infer_conv_transpose)"); }
 Result<void> infer_depth_to_space(InferCtx& c) { return c.fail("shape inference pending (infer_depth_to_space)"); }
 Result<void> infer_dequantize_linear(InferCtx& c) { return c.fail("shape inference pending (infer_dequantize_linear)"); }
-Result<void> infer_dropout(InferCtx& c) { return c.fail("shape inference pending (infer_dropout)"); }
 Result<void> infer_dynamic_quantize_linear(InferCtx& c) { return c.fail("shape inference pending (infer_dynamic_quantize_linear)"); }
 Result<void> infer_einsum(InferCtx& c) { return c.fail("shape inference pending (infer_einsum)"); }
 Result<void> infer_expand(InferCtx& c) { return c.fail("shape inference pending (infer_expand)"); }
@@ -30,7 +25,6 @@ Result<void> infer_gather_nd(InferCtx& c) { return c.fail("shape inference pendi
 Result<void> infer_gemm(InferCtx& c) { return c.fail("shape inference pending (infer_gemm)"); }
 Result<void> infer_global_pool(InferCtx& c) { return c.fail("shape inference pending (infer_global_pool)"); }
 Result<void> infer_layernorm(InferCtx& c) { return c.fail("shape inference pending (infer_layernorm)"); }
-Result<void> infer_logical(InferCtx& c) { return c.fail("shape inference pending (infer_logical)"); }
 Result<void> infer_matmul(InferCtx& c) { return c.fail("shape inference pending (infer_matmul)"); }
 Result<void> infer_matmul_integer(InferCtx& c) { return c.fail("shape inference pending (infer_matmul_integer)"); }
 Result<void> infer_nll_loss(InferCtx& c) { return c.fail("shape inference pending (infer_nll_loss)"); }
@@ -38,7 +32,6 @@ Result<void> infer_nonzero(InferCtx& c) { return c.fail("shape inference pending
 Result<void> infer_onehot(InferCtx& c) { return c.fail("shape inference pending (infer_onehot)"); }
 Result<void> infer_pad(InferCtx& c) { return c.fail("shape inference pending (infer_pad)"); }
 Result<void> infer_pool(InferCtx& c) { return c.fail("shape inference pending (infer_pool)"); }
-Result<void> infer_pow(InferCtx& c) { return c.fail("shape inference pending (infer_pow)"); }
 Result<void> infer_qlinear_conv(InferCtx& c) { return c.fail("shape inference pending (infer_qlinear_conv)"); }
 Result<void> infer_qlinear_matmul(InferCtx& c) { return c.fail("shape inference pending (infer_qlinear_matmul)"); }
 Result<void> infer_quantize_linear(InferCtx& c) { return c.fail("shape inference pending (infer_quantize_linear)"); }
@@ -56,9 +49,6 @@ Result<void> infer_squeeze(InferCtx& c) { return c.fail("shape inference pending
 Result<void> infer_tile(InferCtx& c) { return c.fail("shape inference pending (infer_tile)"); }
 Result<void> infer_topk(InferCtx& c) { return c.fail("shape inference pending (infer_topk)"); }
 Result<void> infer_transpose(InferCtx& c) { return c.fail("shape inference pending (infer_transpose)"); }
-Result<void> infer_unary(InferCtx& c) { return c.fail("shape inference pending (infer_unary)"); }
-Result<void> infer_unary_bool(InferCtx& c) { return c.fail("shape inference pending (infer_unary_bool)"); }
 Result<void> infer_unsqueeze(InferCtx& c) { return c.fail("shape inference pending (infer_unsqueeze)"); }
-Result<void> infer_where(InferCtx& c) { return c.fail("shape inference pending (infer_where)"); }
 
 }  // namespace kiln::ir
