@@ -224,12 +224,31 @@ class Importer {
     if (no < info.min_outputs || (info.max_outputs >= 0 && no > info.max_outputs))
       return make_error(where + ": has " + std::to_string(no) + " outputs");
 
+    if (uc.legacy_broadcast_axis >= 0 && uc.inputs.size() == 2) KILN_TRY(align_legacy_broadcast(label, uc, opset));
     bool legacy_softmax = opset < 13 && (*op == ir::OpKind::kSoftmax || *op == ir::OpKind::kLogSoftmax ||
                                          *op == ir::OpKind::kHardmax);
     if (legacy_softmax) return import_legacy_softmax(label, *op, uc, outs, opset, where);
     add_node(label, *op, uc.inputs, outs, std::move(*attrs), opset);
     auto r = ir::infer_node(g_, g_.nodes.back());
     if (!r.ok()) return make_error(where + ": " + r.error().message.substr(r.error().message.find(": ") + 2));
+    return {};
+  }
+
+  // B gets trailing 1-dims so that numpy broadcasting aligns it at `axis` of A.
+  Result<void> align_legacy_broadcast(const std::string& label, UpgradeCtx& uc, int opset) {
+    const ir::ValueType& a = g_.value(uc.inputs[0]).type;
+    const ir::ValueType& b = g_.value(uc.inputs[1]).type;
+    if (!a.rank_known || !b.rank_known) return make_error(label + ": legacy broadcast needs known ranks");
+    int64_t trailing = int64_t(a.shape.size()) - uc.legacy_broadcast_axis - int64_t(b.shape.size());
+    if (trailing < 0) return make_error(label + ": legacy broadcast axis out of range");
+    if (trailing == 0) return {};
+    std::vector<int64_t> axes;
+    for (int64_t i = 0; i < trailing; ++i) axes.push_back(int64_t(b.shape.size()) + i);
+    ir::ValueId axes_id = g_.add_constant(g_.unique_name(label + "_bcast_axes"), tensor_i64(axes));
+    ir::ValueId aligned = g_.add_value(g_.unique_name(label + "_bcast"));
+    add_node(label + "_bcast", ir::OpKind::kUnsqueeze, {uc.inputs[1], axes_id}, {aligned}, ir::NoAttrs{}, opset);
+    KILN_TRY(ir::infer_node(g_, g_.nodes.back()));
+    uc.inputs[1] = aligned;
     return {};
   }
 

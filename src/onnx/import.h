@@ -18,7 +18,9 @@ Result<ir::Graph> load_model(const std::string& path);
 // base_dir: folder external data is read from ("" forbids external data).
 Result<ir::Graph> import_model(const onnx::ModelProto& m, const std::string& base_dir);
 
-inline constexpr int kMinOpset = 7;
+// Opsets 1-6 import too where their ops mean what later opsets mean (PyTorch
+// exports of 2018 use opset 6); the promise is 7..21.
+inline constexpr int kMinOpset = 1;
 inline constexpr int kMaxOpset = 21;
 
 }  // namespace kiln::onnx_io

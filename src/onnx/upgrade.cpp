@@ -122,6 +122,15 @@ Result<void> upgrade_node(UpgradeCtx& c) {
   } else if (op == "BatchNormalization" && v < 9) {
     c.attrs.erase("spatial");
   }
+  if (v < 7 && c.attrs.count("broadcast")) {
+    // Legacy broadcasting (opset 1-6): numpy rules from opset 7 cover the
+    // default (trailing alignment); an explicit axis is handled by the importer.
+    c.attrs.erase("broadcast");
+    if (auto it = c.attrs.find("axis"); it != c.attrs.end() && op != "Gemm") {
+      if (auto* a = std::get_if<int64_t>(&it->second)) c.legacy_broadcast_axis = *a;
+      c.attrs.erase(it);
+    }
+  }
   return {};
 }
 

@@ -19,6 +19,9 @@ struct UpgradeCtx {
   ir::AttrMap attrs;                 // may lose attributes that become inputs
   std::vector<ir::ValueId> inputs;   // may gain constant inputs
   int opset = 0;
+  // Opset < 7 binary ops with broadcast=1 and an explicit axis align B's dims
+  // with A's starting at `axis`; the importer turns that into an Unsqueeze of B.
+  int64_t legacy_broadcast_axis = -1;
   // Makes a constant value in the graph (name derived from the node).
   std::function<ir::ValueId(const std::string& suffix, Tensor)> add_constant;
 };
