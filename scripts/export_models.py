@@ -72,10 +72,37 @@ def _random_input(shape, seed):
 # Model builders: each returns (module, input shape, opset, dynamic_axes)
 # --------------------------------------------------------------------------
 
+def _calibrate_batchnorm(model, seed, batch=4):
+    """Give BatchNorm layers realistic running statistics.
+
+    With freshly initialised BatchNorm (mean 0, var 1, gamma 1, beta 0)
+    eval mode is an identity: activations then drift (mobilenet_v2's
+    logits end up ~1e-9, resnet50's ~1e2) and all folded Conv biases are
+    zero, so the exporter shares them through Identity nodes.  One
+    training-mode forward pass over a small fixed-seed random batch with
+    momentum=None sets running_mean/var to that batch's statistics; gamma
+    and beta get small random perturbations.  Afterwards the model is in
+    eval mode and BatchNorm is folded into Conv by the exporter as usual.
+    """
+    bns = [m for m in model.modules()
+           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the passes run
+            bn.weight.copy_(1.0 + 0.1 * torch.randn_like(bn.weight))
+            bn.bias.copy_(0.1 * torch.randn_like(bn.bias))
+        x = torch.from_numpy(_random_input((batch, 3, 224, 224), seed))
+        model.train()
+        model(x)
+        model.eval()
+
+
 def _torchvision(name):
     import torchvision
     ctor = getattr(torchvision.models, name)
     model = ctor(weights=None)
+    _calibrate_batchnorm(model, SEED + 2)
     dyn = {"input": {0: "N"}, "output": {0: "N"}}
     return model, (1, 3, 224, 224), 13, dyn
 

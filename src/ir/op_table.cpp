@@ -28,7 +28,7 @@ constexpr std::array<OpInfo, size_t(OpKind::kCount)> kOps = {{
     {OpKind::kAtan, "Atan", 1, 1, 1, 1, &parse_as<NoAttrs>, &infer_unary},
     {OpKind::kAtanh, "Atanh", 1, 1, 1, 1, &parse_as<NoAttrs>, &infer_unary},
     {OpKind::kAveragePool, "AveragePool", 1, 1, 1, 1, &parse_as<AveragePoolAttrs>, &infer_pool},
-    {OpKind::kBatchNormalization, "BatchNormalization", 5, 5, 1, 3, &parse_as<BatchNormAttrs>, &infer_batchnorm},
+    {OpKind::kBatchNormalization, "BatchNormalization", 5, 5, 1, 5, &parse_as<BatchNormAttrs>, &infer_batchnorm},
     {OpKind::kBitShift, "BitShift", 2, 2, 1, 1, &parse_as<BitShiftAttrs>, &infer_broadcast},
     {OpKind::kBitwiseAnd, "BitwiseAnd", 2, 2, 1, 1, &parse_as<NoAttrs>, &infer_broadcast},
     {OpKind::kBitwiseNot, "BitwiseNot", 1, 1, 1, 1, &parse_as<NoAttrs>, &infer_unary},

@@ -86,9 +86,19 @@ struct ReverseSequenceAttrs {
 };
 enum class ResizeMode { kNearest, kLinear, kCubic };
 inline constexpr std::array<const char*, 3> kResizeModeNames = {"nearest", "linear", "cubic"};
-enum class ResizeCoord { kHalfPixel, kAsymmetric, kPytorchHalfPixel, kTfCropAndResize, kAlignCorners, kHalfPixelSymmetric };
-inline constexpr std::array<const char*, 6> kResizeCoordNames = {
-    "half_pixel", "asymmetric", "pytorch_half_pixel", "tf_crop_and_resize", "align_corners", "half_pixel_symmetric"};
+// kTfHalfPixelForNN exists only in Resize-11/12 (x_original = (x + 0.5) / scale).
+enum class ResizeCoord {
+  kHalfPixel,
+  kAsymmetric,
+  kPytorchHalfPixel,
+  kTfCropAndResize,
+  kAlignCorners,
+  kHalfPixelSymmetric,
+  kTfHalfPixelForNN
+};
+inline constexpr std::array<const char*, 7> kResizeCoordNames = {
+    "half_pixel",    "asymmetric",           "pytorch_half_pixel",  "tf_crop_and_resize",
+    "align_corners", "half_pixel_symmetric", "tf_half_pixel_for_nn"};
 enum class ResizeNearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
 inline constexpr std::array<const char*, 4> kResizeNearestNames = {"round_prefer_floor", "round_prefer_ceil",
                                                                    "floor", "ceil"};

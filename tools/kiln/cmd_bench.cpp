@@ -1,0 +1,123 @@
+// kiln bench MODEL: warm-up, then timed runs; median/p90/p99 latency,
+// throughput, peak activation memory and peak RSS; --json for machines.
+#include <sys/resource.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "commands.h"
+#include "common.h"
+#include "runtime/session.h"
+
+namespace kiln::cli {
+namespace {
+
+struct BenchOptions {
+  std::string model, backend = "reference";
+  std::vector<std::string> dims;
+  int64_t batch = 1, warmup = 5, iters = 0, threads = 1, seed = 0;
+  double min_seconds = 2.0;
+  bool json = false;
+};
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  double idx = p / 100.0 * double(v.size() - 1);
+  size_t lo = size_t(idx);
+  size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (idx - double(lo));
+}
+
+void run_bench(const BenchOptions& o) {
+  if (o.threads != 1 && o.backend == "reference")
+    throw CliError{"the reference backend runs on one thread; --threads applies to the cpu backend", 2};
+  ir::Graph g = load_graph(o.model);
+  auto dims = parse_dims(o.dims);
+  // --batch binds the leading symbolic dim of every input.
+  for (auto id : g.inputs) {
+    const auto& s = g.value(id).type.shape;
+    if (!s.empty() && s[0] < 0) dims.emplace(g.symbols[size_t(-s[0] - 1)], o.batch);
+  }
+  auto inputs = random_inputs(g, uint64_t(o.seed), dims);
+  int64_t model_bytes = int64_t(std::filesystem::file_size(o.model));
+  runtime::SessionOptions so;
+  so.backend = o.backend;
+  auto session = unwrap(runtime::Session::create(std::move(g), so));
+  RunStats stats;
+  Progress progress("warm-up", o.warmup);
+  for (int64_t i = 0; i < o.warmup; ++i) {
+    unwrap(session.run(inputs, &stats));
+    progress.update(i + 1);
+  }
+  progress.finish();
+  std::vector<double> ms;
+  auto start = std::chrono::steady_clock::now();
+  int64_t target = o.iters > 0 ? o.iters : 1000000;
+  Progress timing("timing", o.iters);
+  for (int64_t i = 0; i < target; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    unwrap(session.run(inputs, &stats));
+    auto t1 = std::chrono::steady_clock::now();
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (o.iters > 0) timing.update(i + 1);
+    double elapsed = std::chrono::duration<double>(t1 - start).count();
+    if (o.iters == 0 && ms.size() >= 10 && elapsed >= o.min_seconds) break;
+  }
+  timing.finish();
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  double med = percentile(ms, 50), p90 = percentile(ms, 90), p99 = percentile(ms, 99);
+  double mean = 0;
+  for (double v : ms) mean += v;
+  mean /= double(ms.size());
+  double throughput = double(o.batch) * 1000.0 / med;
+  nlohmann::json j = {{"model", o.model},
+                      {"backend", o.backend},
+                      {"threads", o.threads},
+                      {"batch", o.batch},
+                      {"iterations", ms.size()},
+                      {"latency_ms", {{"median", med}, {"p90", p90}, {"p99", p99}, {"mean", mean},
+                                      {"min", *std::min_element(ms.begin(), ms.end())}}},
+                      {"throughput_per_s", throughput},
+                      {"peak_activation_bytes", stats.peak_activation_bytes},
+                      {"peak_rss_bytes", int64_t(ru.ru_maxrss) * 1024},
+                      {"model_file_bytes", model_bytes}};
+  if (o.json) {
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::printf("model        %s\n", o.model.c_str());
+  std::printf("backend      %s, %lld thread(s), batch %lld, %zu timed runs after %lld warm-up\n", o.backend.c_str(),
+              (long long)o.threads, (long long)o.batch, ms.size(), (long long)o.warmup);
+  std::printf("\n%-12s %10s\n", "latency", "ms");
+  std::printf("%-12s %10.4f\n%-12s %10.4f\n%-12s %10.4f\n%-12s %10.4f\n%-12s %10.4f\n", "median", med, "p90", p90,
+              "p99", p99, "mean", mean, "min", *std::min_element(ms.begin(), ms.end()));
+  std::printf("\nthroughput   %.1f inferences/s\n", throughput);
+  std::printf("activations  %.2f MiB peak\n", double(stats.peak_activation_bytes) / 1048576.0);
+  std::printf("peak RSS     %.2f MiB\n", double(ru.ru_maxrss) / 1024.0);
+  std::printf("model file   %.2f KiB\n", double(model_bytes) / 1024.0);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  auto* cmd = app.add_subcommand("bench", "Time a model: latency percentiles, throughput, memory");
+  cmd->add_option("model", o->model, "ONNX model file")->required();
+  cmd->add_option("--backend", o->backend, "Backend to run on")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Batch size (binds the leading symbolic dim)")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
+  cmd->add_option("--dim", o->dims, "Bind another symbolic dimension, e.g. --dim seq=128");
+  cmd->add_option("--threads", o->threads, "Threads")->check(CLI::Range(int64_t(1), int64_t(1024)))->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "Untimed runs first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--iters", o->iters, "Timed runs (0: until --min-seconds, at least 10)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--min-seconds", o->min_seconds, "Timing budget when --iters is 0")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the random inputs")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", o->json, "Print the results as JSON");
+  cmd->callback([o] { run_bench(*o); });
+}
+
+}  // namespace kiln::cli
