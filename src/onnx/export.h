@@ -1,0 +1,22 @@
+// ONNX export: ir::Graph -> ModelProto at opset 21 (kiln's canonical IR form is
+// the newest ONNX form, so export is a direct print). Constants become
+// initializers, symbolic dims keep their names, typed attributes are written
+// back through their field lists. Tested in tests/unit/test_onnx.cpp (round trip).
+#pragma once
+#include <string>
+
+#include "ir/graph.h"
+
+namespace onnx {
+class ModelProto;
+}
+
+namespace kiln::onnx_io {
+
+inline constexpr int kExportOpset = 21;
+
+Result<void> export_model(const ir::Graph& g, onnx::ModelProto* m);
+// Writes atomically: on error no file (or the old file) is left.
+Result<void> save_model(const ir::Graph& g, const std::string& path);
+
+}  // namespace kiln::onnx_io
