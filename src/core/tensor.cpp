@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <new>
 
@@ -18,12 +19,38 @@ int64_t max_tensor_bytes() {
   return limit;
 }
 
+namespace {
+// MemAvailable from /proc/meminfo (bytes), or -1 when it cannot be read.
+int64_t available_memory() {
+  FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  int64_t kb = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %ld kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb < 0 ? -1 : kb * 1024;
+}
+// Large allocations are checked against the memory available now, so that a
+// model whose activations do not fit fails with an error instead of being
+// killed by the kernel's OOM killer. Small ones skip the /proc read.
+constexpr int64_t kCheckAvailableAbove = int64_t(64) << 20;
+}  // namespace
+
 Result<Tensor> Tensor::create(DType dtype, Shape shape) {
   if (dtype == DType::kUndefined) return make_error("cannot allocate a tensor of undefined dtype");
   KILN_ASSIGN(int64_t n, checked_numel(shape));
   if (n > max_tensor_bytes() / std::max(1, dtype_info(dtype).bits / 8))
     return make_error("tensor of shape " + shape_str(shape) + " (" + std::string(dtype_name(dtype)) +
                       ") needs more memory than this machine has");
+  int64_t want = dtype_bytes(dtype, n);
+  if (want > kCheckAvailableAbove) {
+    int64_t avail = available_memory();
+    if (avail >= 0 && want > avail)
+      return make_error("tensor of shape " + shape_str(shape) + " (" + std::string(dtype_name(dtype)) + ", " +
+                        std::to_string(want >> 20) + " MiB) needs more memory than is available (" +
+                        std::to_string(avail >> 20) + " MiB)");
+  }
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);

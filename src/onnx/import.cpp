@@ -240,8 +240,7 @@ class Importer {
     const ir::ValueType& b = g_.value(uc.inputs[1]).type;
     if (!a.rank_known || !b.rank_known) return make_error(label + ": legacy broadcast needs known ranks");
     int64_t trailing = int64_t(a.shape.size()) - uc.legacy_broadcast_axis - int64_t(b.shape.size());
-    if (trailing < 0) return make_error(label + ": legacy broadcast axis out of range");
-    if (trailing == 0) return {};
+    if (trailing <= 0) return {};  // already aligned (or invalid: shape inference reports it)
     std::vector<int64_t> axes;
     for (int64_t i = 0; i < trailing; ++i) axes.push_back(int64_t(b.shape.size()) + i);
     ir::ValueId axes_id = g_.add_constant(g_.unique_name(label + "_bcast_axes"), tensor_i64(axes));

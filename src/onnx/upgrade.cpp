@@ -122,6 +122,10 @@ Result<void> upgrade_node(UpgradeCtx& c) {
   } else if (op == "BatchNormalization" && v < 9) {
     c.attrs.erase("spatial");
   }
+  if (op == "PRelu" && v < 7) {
+    // Opset 6 PRelu: a [C] slope applies per channel (axis 1), not to the last axis.
+    c.legacy_broadcast_axis = 1;
+  }
   if (v < 7 && c.attrs.count("broadcast")) {
     // Legacy broadcasting (opset 1-6): numpy rules from opset 7 cover the
     // default (trailing alignment); an explicit axis is handled by the importer.

@@ -192,6 +192,30 @@ TEST(RefElementwise, SoftplusAndSigmoidDoNotOverflow) {
   EXPECT_EQ(values<float>((*sg)[0]), (std::vector<float>{0.0f, 1.0f}));
 }
 
+TEST(RefElementwise, OpsWithoutConformanceData) {
+  // Gelu (opset 20), Mish (18) and the Bitwise ops (18) have no cases in the
+  // packaged ONNX data; values from numpy / math.erf in double.
+  auto g = run_op(OpKind::kGelu, {f32({2}, {1.0f, -2.0f})}, ir::GeluAttrs{});
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  EXPECT_NEAR(values<float>((*g)[0])[0], 0.8413447f, 1e-6f);
+  EXPECT_NEAR(values<float>((*g)[0])[1], -0.0455003f, 1e-6f);
+  auto gt = run_op(OpKind::kGelu, {f32({1}, {1.0f})}, ir::GeluAttrs{ir::GeluApprox::kTanh});
+  ASSERT_TRUE(gt.ok()) << gt.error().message;
+  EXPECT_NEAR(values<float>((*gt)[0])[0], 0.8411920f, 1e-6f);
+  auto m = run_op(OpKind::kMish, {f32({1}, {1.0f})});
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_NEAR(values<float>((*m)[0])[0], 0.8650984f, 1e-6f);
+  auto band = run_op(OpKind::kBitwiseAnd, {i32({2}, {-1, 12}), i32({}, {10})});
+  ASSERT_TRUE(band.ok()) << band.error().message;
+  EXPECT_EQ(values<int32_t>((*band)[0]), (std::vector<int32_t>{10, 8}));
+  // Shifts by the bit width or more give 0 (UB in C++, 0 in numpy).
+  auto sh = run_op(OpKind::kBitShift,
+                   {make<uint8_t>(DType::kU8, {3}, {0xff, 0xff, 1}), make<uint8_t>(DType::kU8, {3}, {8, 200, 7})},
+                   ir::BitShiftAttrs{ir::ShiftDir::kLeft});
+  ASSERT_TRUE(sh.ok()) << sh.error().message;
+  EXPECT_EQ(values<uint8_t>((*sh)[0]), (std::vector<uint8_t>{0, 0, 128}));
+}
+
 TEST(RefElementwise, DropoutInferenceCopiesAndRejectsTraining) {
   Tensor x = f32({3}, {1.0f, 2.0f, 3.0f});
   auto ok = run_op(OpKind::kDropout, {x, f32({}, {0.0f}), boolean({}, {true})}, ir::DropoutAttrs{}, 2);

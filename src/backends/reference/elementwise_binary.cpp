@@ -61,11 +61,18 @@ Result<void> fold_numeric(KernelCtx& c, bool float_only, F f) {
     Tensor& y = c.out[0];
     T* out = y.data<T>();
     Operand<T> first(c.input(0), y.shape());
-    for (int64_t i = 0; i < y.numel(); ++i) out[i] = first[i];
+    for_each_row(y.shape(), [&](int64_t start, int64_t len) {
+      const T* r = first.row(start);
+      for (int64_t j = 0; j < len; ++j) out[start + j] = r[j * first.step()];
+    });
     for (size_t k = 1; k < c.num_inputs(); ++k) {
       if (!c.has(k)) continue;
       Operand<T> in(c.input(k), y.shape());
-      for (int64_t i = 0; i < y.numel(); ++i) out[i] = store<T>(f(load(out[i]), load(in[i])));
+      for_each_row(y.shape(), [&](int64_t start, int64_t len) {
+        const T* r = in.row(start);
+        for (int64_t j = 0; j < len; ++j)
+          out[start + j] = store<T>(f(load(out[start + j]), load(r[j * in.step()])));
+      });
     }
     return {};
   });

@@ -68,7 +68,13 @@ Result<void> run_where(KernelCtx& c) {
     Operand<bool> cond(c.input(0), y.shape());
     Operand<T> a(c.input(1), y.shape()), b(c.input(2), y.shape());
     T* out = y.data<T>();
-    for (int64_t i = 0; i < y.numel(); ++i) out[i] = cond[i] ? a[i] : b[i];
+    for_each_row(y.shape(), [&](int64_t start, int64_t len) {
+      const bool* rc = cond.row(start);
+      const T* ra = a.row(start);
+      const T* rb = b.row(start);
+      for (int64_t j = 0; j < len; ++j)
+        out[start + j] = rc[j * cond.step()] ? ra[j * a.step()] : rb[j * b.step()];
+    });
     return {};
   });
 }

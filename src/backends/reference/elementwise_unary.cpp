@@ -16,9 +16,8 @@ C round_half_even(C v) {
   if (!std::isfinite(v)) return v;
   C f = std::floor(v);
   C d = v - f;  // exact: v and f are within one unit of each other
-  if (d < C(0.5)) return f;
-  if (d > C(0.5)) return f + C(1);
-  return std::fmod(f, C(2)) == C(0) ? f : f + C(1);
+  C r = d < C(0.5) ? f : (d > C(0.5) ? f + C(1) : (std::fmod(f, C(2)) == C(0) ? f : f + C(1)));
+  return std::copysign(r, v);  // -0.4 and -0.5 round to -0, as numpy
 }
 
 // Integer results of float math (Erf of an integer input) go through double.

@@ -107,7 +107,31 @@ Result<void> run_sce_loss(KernelCtx&);
 Result<void> run_nll_loss(KernelCtx&);
 // end linalg/norm
 
-// shape_ops.cpp, resize.cpp
+// shape_ops.cpp, resize.cpp, gather_scatter.cpp (helpers: copy_util.h)
+Result<void> run_shape(KernelCtx&);
+Result<void> run_size(KernelCtx&);
+Result<void> run_reshape(KernelCtx&);  // Reshape, Flatten, Squeeze, Unsqueeze
+Result<void> run_transpose(KernelCtx&);
+Result<void> run_concat(KernelCtx&);
+Result<void> run_split(KernelCtx&);
+Result<void> run_slice(KernelCtx&);
+Result<void> run_expand(KernelCtx&);
+Result<void> run_tile(KernelCtx&);
+Result<void> run_pad(KernelCtx&);
+Result<void> run_constant_of_shape(KernelCtx&);
+Result<void> run_range(KernelCtx&);
+Result<void> run_eyelike(KernelCtx&);
+Result<void> run_trilu(KernelCtx&);
+Result<void> run_reverse_sequence(KernelCtx&);
+Result<void> run_gather(KernelCtx&);
+Result<void> run_gather_elements(KernelCtx&);
+Result<void> run_gather_nd(KernelCtx&);
+Result<void> run_scatter_elements(KernelCtx&);
+Result<void> run_scatter_nd(KernelCtx&);
+Result<void> run_onehot(KernelCtx&);
+Result<void> run_nonzero(KernelCtx&);
+Result<void> run_compress(KernelCtx&);
+Result<void> run_resize(KernelCtx&);
 // end shape
 
 // reduce.cpp, quant.cpp

@@ -2,8 +2,8 @@
 // MatMulInteger, ConvInteger (int32 out) and QLinearMatMul, QLinearConv
 // (requantized out). Zero points are subtracted first, products accumulate
 // exactly and wrap to int32; requantization multiplies by the float32 real
-// multiplier a_scale * b_scale / y_scale in double, adds the output zero
-// point, rounds half to even and saturates, as ONNX's reference does.
+// multiplier a_scale * b_scale / y_scale in double (as ONNX's reference does),
+// rounds half to even, adds the output zero point and saturates.
 // Conv geometry: ir/ops/conv_geometry.h. Tests: tests/unit/test_ref_reduce_quant.cpp.
 #include "backends/reference/kernels.h"
 #include "backends/reference/quant_common.h"
@@ -13,6 +13,9 @@ namespace kiln::ref {
 namespace {
 
 using quant::QRange;
+
+// An optional input (an omitted zero point means 0).
+const Tensor* opt_input(const KernelCtx& c, size_t i) { return c.has(i) ? &c.input(i) : nullptr; }
 
 // Side of a matrix product a per-row / per-column parameter belongs to.
 enum class Side { kRow, kCol };
@@ -158,7 +161,7 @@ Result<std::vector<int32_t>> int_conv(const KernelCtx& c, const Tensor& x, const
     }
   std::vector<int64_t> in_strides = strides_of(g.in);
   std::vector<int32_t> out(size_t(nbatch * m * os));
-  std::vector<int64_t> oc(r, 0), tap_index(size_t(ks));  // input offset per tap, -1 when in padding
+  std::vector<int64_t> oc(r, 0), tap_index(static_cast<size_t>(ks));  // input offset per tap, -1 when in padding
   for (int64_t o = 0; o < os; ++o) {
     for (size_t d = r, rest = size_t(o); d-- > 0;) {
       oc[d] = int64_t(rest % size_t(g.out[d]));
@@ -188,12 +191,14 @@ Result<std::vector<int32_t>> int_conv(const KernelCtx& c, const Tensor& x, const
   return out;
 }
 
-// y = saturate(round_half_even(acc * multiplier + y_zp)) into y's dtype.
+// y = saturate(round_half_even(acc * multiplier) + y_zp) into y's dtype: the
+// QuantizeLinear rule (and DESIGN.md's Q(w)). ONNX's numpy reference adds y_zp
+// before rounding, which differs only on an exact .5 tie with an odd zero point.
 void requantize(const std::vector<int32_t>& acc, Tensor& y, auto multiplier, auto zero_point) {
   QRange r = quant::qrange(y.dtype());
   std::vector<int32_t> q(acc.size());
   for (size_t i = 0; i < acc.size(); ++i)
-    q[i] = int32_t(quant::round_saturate(double(acc[i]) * multiplier(i) + zero_point(i), r));
+    q[i] = int32_t(quant::round_saturate(std::nearbyint(double(acc[i]) * multiplier(i)) + zero_point(i), r));
   quant::pack_ints(q, y);
 }
 
@@ -203,8 +208,7 @@ Result<void> run_matmul_integer(KernelCtx& c) {
   const Tensor& a = c.input(0);
   const Tensor& b = c.input(1);
   KILN_ASSIGN(MatMulDims d, matmul_dims(c, a.shape(), b.shape()));
-  KILN_ASSIGN(std::vector<int32_t> acc, int_matmul(c, d, a, c.has(2) ? &c.input(2) : nullptr, b,
-                                                   c.has(3) ? &c.input(3) : nullptr));
+  KILN_ASSIGN(std::vector<int32_t> acc, int_matmul(c, d, a, opt_input(c, 2), b, opt_input(c, 3)));
   quant::pack_ints(acc, c.out[0]);
   return {};
 }
@@ -214,7 +218,7 @@ Result<void> run_qlinear_matmul(KernelCtx& c) {
   const Tensor& a = c.input(0);
   const Tensor& b = c.input(3);
   KILN_ASSIGN(MatMulDims d, matmul_dims(c, a.shape(), b.shape()));
-  KILN_ASSIGN(std::vector<int32_t> acc, int_matmul(c, d, a, &c.input(2), b, &c.input(5)));
+  KILN_ASSIGN(std::vector<int32_t> acc, int_matmul(c, d, a, opt_input(c, 2), b, opt_input(c, 5)));
   const Tensor &as = c.input(1), &bs = c.input(4), &ys = c.input(6), &yz = c.input(7);
   // Per-row/column parameters are broadcast against the full [batch.., M, N].
   KILN_ASSIGN(BroadcastIndex ias, param_index(c, as, d.full, Side::kRow, "a_scale"));
@@ -235,8 +239,7 @@ Result<void> run_qlinear_matmul(KernelCtx& c) {
 }
 
 Result<void> run_conv_integer(KernelCtx& c) {
-  KILN_ASSIGN(std::vector<int32_t> acc, int_conv(c, c.input(0), c.has(2) ? &c.input(2) : nullptr, c.input(1),
-                                                 c.has(3) ? &c.input(3) : nullptr, nullptr));
+  KILN_ASSIGN(std::vector<int32_t> acc, int_conv(c, c.input(0), opt_input(c, 2), c.input(1), opt_input(c, 3), nullptr));
   quant::pack_ints(acc, c.out[0]);
   return {};
 }
@@ -244,8 +247,7 @@ Result<void> run_conv_integer(KernelCtx& c) {
 Result<void> run_qlinear_conv(KernelCtx& c) {
   // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B
   const Tensor& w = c.input(3);
-  KILN_ASSIGN(std::vector<int32_t> acc, int_conv(c, c.input(0), &c.input(2), w, &c.input(5),
-                                                 c.has(8) ? &c.input(8) : nullptr));
+  KILN_ASSIGN(std::vector<int32_t> acc, int_conv(c, c.input(0), opt_input(c, 2), w, opt_input(c, 5), opt_input(c, 8)));
   KILN_ASSIGN(double xs, scalar_param(c, c.input(1), "x_scale"));
   KILN_ASSIGN(double ys, scalar_param(c, c.input(6), "y_scale"));
   KILN_ASSIGN(double yz, scalar_param(c, c.input(7), "y_zero_point"));
@@ -255,7 +257,7 @@ Result<void> run_qlinear_conv(KernelCtx& c) {
     return c.fail("w_scale must be a scalar or 1-D of " + std::to_string(m) + " output channels, got shape " +
                   shape_str(ws.shape()));
   DType common = common_scale_dtype(c.input(1), ws, c.input(6));
-  std::vector<double> mult(size_t(m));
+  std::vector<double> mult(static_cast<size_t>(m));
   for (int64_t i = 0; i < m; ++i) mult[size_t(i)] = real_multiplier(xs, ws.as_double(ws.numel() == 1 ? 0 : i), ys, common);
   size_t per_channel = acc.size() / size_t(std::max<int64_t>(m, 1) * std::max<int64_t>(c.input(0).dim(0), 1));
   requantize(

@@ -291,6 +291,7 @@ Result<void> run_arg_reduce(KernelCtx& c) {
 
 Result<void> run_cumsum(KernelCtx& c) {
   const auto& a = c.attr<ir::CumSumAttrs>();
+  if (!c.has(0) || !c.has(1)) return c.fail("CumSum needs both x and axis");
   const Tensor& x = c.input(0);
   const Tensor& ax = c.input(1);
   if (ax.dtype() != DType::kI32 && ax.dtype() != DType::kI64)

@@ -242,7 +242,7 @@ Result<void> run_pad(KernelCtx& c) {
     }
   }
   // Per axis: the input coordinate each output coordinate reads (-1: the constant).
-  std::vector<std::vector<int64_t>> src(size_t(r));
+  std::vector<std::vector<int64_t>> src(static_cast<size_t>(r));
   for (int64_t a = 0; a < r; ++a) {
     int64_t d = x.dim(a), od = y.dim(a);
     if (d == 0 && od > 0 && mode != ir::PadMode::kConstant)

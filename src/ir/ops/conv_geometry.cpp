@@ -20,8 +20,12 @@ int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
 std::string list_str(const std::vector<int64_t>& v) {
   std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "]";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(v[i]);
+  }
+  s += ']';
+  return s;
 }
 
 // Fills `out` with `n` copies of `dflt` when `given` is empty, else checks its

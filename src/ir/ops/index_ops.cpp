@@ -197,9 +197,16 @@ Result<void> infer_resize(InferCtx& c) {
   if (c.has(2) && !is_float(c.in[2].dtype)) return c.fail("scales must be a float tensor");
   if (c.has(3) && c.in[3].dtype != DType::kI64) return c.fail("sizes must be an int64 tensor");
   if (a.antialias && a.mode == ResizeMode::kNearest) return c.fail("antialias is only defined for linear and cubic modes");
+  // Opset 11-12 pass an empty tensor for the unused one; statically its size may be unknown.
   bool scales_given = !is_empty_input(c, 2), sizes_given = !is_empty_input(c, 3);
-  if (scales_given && sizes_given) return c.fail("only one of scales and sizes may be given");
+  bool scales_sure = scales_given && is_nonempty_input(c, 2), sizes_sure = sizes_given && is_nonempty_input(c, 3);
+  if (scales_sure && sizes_sure) return c.fail("only one of scales and sizes may be given");
   if (!scales_given && !sizes_given) return c.fail("one of scales or sizes is required");
+  if (scales_given && sizes_given) {
+    // Ambiguous until run time: trust the one known to hold values, else sizes.
+    scales_given = scales_sure;
+    sizes_given = !scales_sure;
+  }
   if (!c.in[0].rank_known) {
     c.set_unknown(0, dt, -1);
     return {};

@@ -44,6 +44,16 @@ bool is_empty_input(const InferCtx& c, size_t i) {
   return false;
 }
 
+bool is_nonempty_input(const InferCtx& c, size_t i) {
+  if (!c.has(i)) return false;
+  if (const Tensor* t = c.value(i)) return t->numel() > 0;
+  const ValueType& v = c.in[i];
+  if (!v.rank_known) return false;
+  for (auto d : v.shape)
+    if (d <= 0) return false;
+  return true;
+}
+
 int64_t dim_product(InferCtx& c, const Shape& s, size_t b, size_t e) {
   int64_t p = 1, sym = 0;
   int nsym = 0;

@@ -21,6 +21,8 @@ Result<std::optional<std::vector<int64_t>>> known_ints(const InferCtx& c, size_t
 int64_t static_len(const InferCtx& c, size_t i);
 // True when input i is omitted or known to have zero elements (ONNX's "empty" optional form).
 bool is_empty_input(const InferCtx& c, size_t i);
+// True when input i is present and known to have elements.
+bool is_nonempty_input(const InferCtx& c, size_t i);
 // Product of dims [b, e): static when all are; the one symbolic dim when the
 // rest multiply to 1; 0 when any is 0; otherwise a fresh symbol.
 int64_t dim_product(InferCtx& c, const Shape& s, size_t b, size_t e);

@@ -82,7 +82,13 @@ Result<void> infer_reshape(InferCtx& c) {
   DType dt = c.in[0].dtype;
   KILN_ASSIGN(auto spec, known_ints(c, 1, "shape"));
   if (!spec) {
-    c.set_unknown(0, dt, static_len(c, 1));
+    int64_t n = static_len(c, 1);
+    if (n == 1 && c.in[0].rank_known) {
+      // Whatever the target value, a 1-D result holds every element.
+      c.out[0] = {dt, {dim_product(c, c.in[0].shape, 0, c.in[0].shape.size())}, true};
+      return {};
+    }
+    c.set_unknown(0, dt, n);
     return {};
   }
   const ValueType& x = c.in[0];
@@ -296,8 +302,12 @@ Result<void> infer_slice(InferCtx& c) {
   KILN_ASSIGN(auto starts, known_ints(c, 1, "starts"));
   KILN_ASSIGN(auto ends, known_ints(c, 2, "ends"));
   std::optional<std::vector<int64_t>> axes, steps;
-  if (c.has(3)) KILN_ASSIGN(axes, known_ints(c, 3, "axes"));
-  if (c.has(4)) KILN_ASSIGN(steps, known_ints(c, 4, "steps"));
+  if (c.has(3)) {
+    KILN_ASSIGN(axes, known_ints(c, 3, "axes"));
+  }
+  if (c.has(4)) {
+    KILN_ASSIGN(steps, known_ints(c, 4, "steps"));
+  }
   Shape out = s;
   if (!starts || !ends || (c.has(3) && !axes) || (c.has(4) && !steps)) {
     // Values unknown: only the sliced axes change, and we may not know which.
