@@ -110,17 +110,21 @@ class AttrWriter {
  public:
   explicit AttrWriter(AttrMap& m) : m_(m) {}
   template <class T>
-  void operator()(const char* name, const T& field, bool = false) {
+  void operator()(const char* name, const T& field, bool required = false) {
     m_[name] = AttrValue{field};
+    if (required) required_.insert(name);
   }
   template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
-  void operator()(const char* name, const E& field, std::span<const char* const> names, bool = false) {
+  void operator()(const char* name, const E& field, std::span<const char* const> names, bool required = false) {
     m_[name] = std::string(names[size_t(field)]);
+    if (required) required_.insert(name);
   }
   void ignore(const char*) {}
+  bool is_required(const std::string& name) const { return required_.count(name) > 0; }
 
  private:
   AttrMap& m_;
+  std::set<std::string> required_;
 };
 
 template <class S>
@@ -132,7 +136,8 @@ Result<S> parse_attrs(const AttrMap& m) {
   return s;
 }
 
-// Fields that differ from the struct's defaults (what export and printing show).
+// Required fields and fields that differ from the struct's defaults (what
+// export and printing show).
 template <class S>
 AttrMap write_attrs(const S& s) {
   AttrMap all, defaults;
@@ -141,7 +146,7 @@ AttrMap write_attrs(const S& s) {
   S d{};
   d.fields(wd);
   for (auto it = all.begin(); it != all.end();)
-    it = (it->second == defaults[it->first]) ? all.erase(it) : std::next(it);
+    it = (!w.is_required(it->first) && it->second == defaults[it->first]) ? all.erase(it) : std::next(it);
   return all;
 }
 

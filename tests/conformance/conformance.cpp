@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "io/file.h"
+#include "onnx/export.h"
 #include "onnx/import.h"
 #include "onnx/tensor_proto.h"
 #include "runtime/session.h"
@@ -89,6 +90,20 @@ std::vector<std::string> sorted_files(const fs::path& dir, const std::string& pr
   return out;
 }
 
+// --roundtrip: the imported graph is exported and imported again before it
+// runs, so every passing case also checks the exporter.
+bool g_roundtrip = false;
+
+Result<ir::Graph> load_for_test(const fs::path& model) {
+  auto g = onnx_io::load_model(model.string());
+  if (!g.ok() || !g_roundtrip) return g;
+  onnx::ModelProto m;
+  KILN_TRY(onnx_io::export_model(*g, &m));
+  auto again = onnx_io::import_model(m, model.parent_path().string());
+  if (!again.ok()) return make_error("re-import after export: " + again.error().message);
+  return again;
+}
+
 CaseResult run_case(const fs::path& dir, const std::string& id) {
   CaseResult r{id, Status::kPass, "", model_ops((dir / "model.onnx").string())};
   auto fail = [&](Status s, std::string msg) {
@@ -96,7 +111,7 @@ CaseResult run_case(const fs::path& dir, const std::string& id) {
     r.message = std::move(msg);
     return r;
   };
-  auto g = onnx_io::load_model((dir / "model.onnx").string());
+  auto g = load_for_test(dir / "model.onnx");
   if (!g.ok())
     return fail(is_unsupported_message(g.error().message) ? Status::kUnsupported : Status::kFail, g.error().message);
   auto s = runtime::Session::create(std::move(*g));
@@ -152,7 +167,8 @@ std::map<std::string, std::string> read_expected_failures(const std::string& pat
 
 void usage() {
   std::cout << "usage: kiln_conformance [--data DIR] [--suites node,pytorch-converted,...] [--filter REGEX]\n"
-               "                        [--expected-failures FILE] [--require-node-pass N] [-v]\n";
+               "                        [--expected-failures FILE] [--require-node-pass N] [--roundtrip] [-v]\n"
+               "  --roundtrip  export each imported model to ONNX and import it again before running\n";
 }
 
 }  // namespace
@@ -180,6 +196,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(next());
       for (std::string s; std::getline(ss, s, ',');) suites.push_back(s);
     } else if (a == "-v") verbose = true;
+    else if (a == "--roundtrip") g_roundtrip = true;
     else {
       usage();
       return a == "--help" || a == "-h" ? 0 : 2;

@@ -102,5 +102,20 @@ TEST_P(TorchModels, KilnRunMatchesPytorch) {
   EXPECT_LE(rel, 1e-4);
 }
 
+// kiln's exporter writes opset 21; ONNX Runtime (pip, in the project's venv)
+// must load the export and compute PyTorch's outputs.
+TEST_P(TorchModels, OnnxRuntimeRunsKilnExport) {
+  fs::path dir = kModels / GetParam();
+  fs::path exported = dir / "kiln_export.onnx";
+  auto [rc, out] = sh(kBin + " convert " + (dir / "model.onnx").string() + " -o " + exported.string());
+  ASSERT_EQ(rc, 0) << out;
+  std::string py = fs::exists(kSrc + "/.venv/bin/python") ? kSrc + "/.venv/bin/python" : "/usr/bin/python3";
+  auto [rc2, out2] = sh(py + " " + kSrc + "/tests/models/ort_check.py " + exported.string() + " " +
+                        (dir / "input_0.npy").string() + " " + (dir / "output_0.npy").string());
+  if (rc2 == 77) GTEST_SKIP() << out2;
+  std::printf("%s", out2.c_str());
+  EXPECT_EQ(rc2, 0) << out2;
+}
+
 INSTANTIATE_TEST_SUITE_P(Torchvision, TorchModels,
                          ::testing::Values("resnet18", "resnet50", "mobilenet_v2", "transformer"));
