@@ -1,0 +1,29 @@
+// Graph editing for passes: add nodes and constants, redirect uses, restore
+// topological order, drop dead nodes. Passes append freely, then call
+// topo_sort() (and infer_graph()) once at the end.
+// Tested in tests/unit/test_ir_edit.cpp.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::ir {
+
+// Appends a node with fresh output values named "<name>_out<i>"; returns the outputs.
+std::vector<ValueId> append_node(Graph& g, const std::string& name, OpKind op, std::vector<ValueId> inputs,
+                                 Attrs attrs, int num_outputs = 1);
+// A scalar / 1-D constant.
+ValueId add_scalar_f32(Graph& g, const std::string& name, float v);
+ValueId add_scalar(Graph& g, const std::string& name, DType dt, int64_t v);
+ValueId add_tensor_f32(Graph& g, const std::string& name, const std::vector<float>& v);
+// Every use of `from` (node inputs, graph outputs) becomes `to`, except inputs of node index `except`.
+void replace_uses(Graph& g, ValueId from, ValueId to, int except = -1);
+// Nodes reading value `id` (indices into g.nodes).
+std::vector<int> consumers(const Graph& g, ValueId id);
+// Reorders nodes so each comes after its producers; error on a cycle.
+Result<void> topo_sort(Graph& g);
+// Removes nodes none of whose outputs is used; returns how many.
+int remove_dead_nodes(Graph& g);
+
+}  // namespace kiln::ir
