@@ -61,9 +61,11 @@ std::vector<int32_t> Graph::use_counts() const {
 }
 
 int64_t Graph::constant_bytes() const {
+  // Only constants something reads: passes leave replaced ones behind unused.
+  auto uses = use_counts();
   int64_t b = 0;
-  for (const auto& v : values)
-    if (v.is_constant()) b += v.constant.nbytes();
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i].is_constant() && uses[i] > 0) b += values[i].constant.nbytes();
   return b;
 }
 

@@ -68,7 +68,7 @@ struct Graph {
   std::vector<int32_t> producers() const;
   // Number of node inputs + graph outputs that use each value.
   std::vector<int32_t> use_counts() const;
-  // Bytes of all constants (the model's parameter size).
+  // Bytes of the constants in use (the model's parameter size).
   int64_t constant_bytes() const;
 };
 

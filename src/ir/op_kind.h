@@ -151,11 +151,15 @@ enum class OpKind : uint16_t {
   kUnsqueeze,
   kWhere,
   kXor,
+  // domain "kiln": integer ops produced by passes/lower_qdq (no ONNX form)
+  kQConv,
+  kQGemm,
   kCount
 };
 
 std::string_view op_name(OpKind k);
-// Looks an op up by (domain, ONNX op_type); "" and "ai.onnx" are the default domain.
+// Looks an op up by (domain, op_type): "" and "ai.onnx" are ONNX's default domain,
+// "kiln" holds kiln's own ops (QConv, QGemm); each op is found only in its own domain.
 std::optional<OpKind> op_from_name(std::string_view domain, std::string_view name);
 
 }  // namespace kiln::ir

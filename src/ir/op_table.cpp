@@ -14,7 +14,7 @@ Result<Attrs> parse_as(const AttrMap& m) {
 }
 
 // One row per op, in OpKind order: kind, ONNX name, min/max inputs, min/max
-// outputs (-1: variadic), attribute struct, shape inference.
+// outputs (-1: variadic), attribute struct, shape inference[, domain].
 constexpr std::array<OpInfo, size_t(OpKind::kCount)> kOps = {{
     {OpKind::kAbs, "Abs", 1, 1, 1, 1, &parse_as<NoAttrs>, &infer_unary},
     {OpKind::kAcos, "Acos", 1, 1, 1, 1, &parse_as<NoAttrs>, &infer_unary},
@@ -158,6 +158,9 @@ constexpr std::array<OpInfo, size_t(OpKind::kCount)> kOps = {{
     {OpKind::kUnsqueeze, "Unsqueeze", 2, 2, 1, 1, &parse_as<NoAttrs>, &infer_unsqueeze},
     {OpKind::kWhere, "Where", 3, 3, 1, 1, &parse_as<NoAttrs>, &infer_where},
     {OpKind::kXor, "Xor", 2, 2, 1, 1, &parse_as<NoAttrs>, &infer_logical},
+    // domain "kiln" (ir/ops/kiln_quant.h)
+    {OpKind::kQConv, "QConv", 8, 9, 1, 1, &parse_as<QConvAttrs>, &infer_qconv, "kiln"},
+    {OpKind::kQGemm, "QGemm", 8, 9, 1, 1, &parse_as<QGemmAttrs>, &infer_qgemm, "kiln"},
 }};
 
 constexpr bool rows_in_order(const std::array<OpInfo, size_t(OpKind::kCount)>& t) {
@@ -171,11 +174,12 @@ static_assert(rows_in_order(kOps), "op table rows out of step with enum OpKind")
 
 const OpInfo& op_info(OpKind k) { return kOps[size_t(k)]; }
 std::string_view op_name(OpKind k) { return kOps[size_t(k)].name; }
+std::string_view op_domain(OpKind k) { return kOps[size_t(k)].domain; }
 
 std::optional<OpKind> op_from_name(std::string_view domain, std::string_view name) {
-  if (!domain.empty() && domain != "ai.onnx") return std::nullopt;
+  if (domain == "ai.onnx") domain = {};
   for (const auto& row : kOps)
-    if (row.name == name) return row.kind;
+    if (row.domain == domain && row.name == name) return row.kind;
   return std::nullopt;
 }
 

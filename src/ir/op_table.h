@@ -18,8 +18,12 @@ struct OpInfo {
   int min_outputs, max_outputs;  // max -1: variadic
   ParseAttrsFn parse;
   InferFn infer;
+  // "" for ONNX's default domain; "kiln" for kiln's own ops, which no ONNX
+  // runtime knows (the exporter refuses them).
+  std::string_view domain = {};
 };
 
 const OpInfo& op_info(OpKind k);
+std::string_view op_domain(OpKind k);
 
 }  // namespace kiln::ir

@@ -79,6 +79,11 @@ Result<void> export_model(const ir::Graph& g, onnx::ModelProto* m) {
   for (auto id : g.inputs) type_to_proto(g, g.value(id), gp->add_input());
   for (auto id : g.outputs) type_to_proto(g, g.value(id), gp->add_output());
   for (const auto& n : g.nodes) {
+    // kiln's own integer ops (from passes/lower_qdq) have no ONNX definition;
+    // the QDQ graph they were lowered from is the exportable form.
+    if (!ir::op_domain(n.op).empty())
+      return make_error(g.describe(n) + ": op of domain '" + std::string(ir::op_domain(n.op)) +
+                        "' has no ONNX form; export the QDQ graph it was lowered from (passes/lower_qdq)");
     auto* np = gp->add_node();
     np->set_name(n.name);
     np->set_op_type(std::string(ir::op_name(n.op)));

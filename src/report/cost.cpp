@@ -24,9 +24,11 @@ Cost node_cost(const ir::Graph& g, const ir::Node& n) {
   switch (n.op) {
     case OpKind::kConv:
     case OpKind::kConvInteger:
-    case OpKind::kQLinearConv: {
+    case OpKind::kQLinearConv:
+    case OpKind::kQConv: {
       // each output element: (Cin/group) * prod(kernel) MACs; weight is [Cout, Cin/group, k...]
-      const ir::ValueType* w = type_of(g, n.inputs[n.op == OpKind::kQLinearConv ? 3 : 1]);
+      bool q = n.op == OpKind::kQLinearConv || n.op == OpKind::kQConv;
+      const ir::ValueType* w = type_of(g, n.inputs[q ? 3 : 1]);
       int64_t wn = static_numel(w);
       if (wn < 0) return Cost{0, 0, false};
       c.macs = out_n * (wn / w->shape[0]);
@@ -45,7 +47,8 @@ Cost node_cost(const ir::Graph& g, const ir::Node& n) {
     case OpKind::kGemm:
     case OpKind::kMatMul:
     case OpKind::kMatMulInteger:
-    case OpKind::kQLinearMatMul: {
+    case OpKind::kQLinearMatMul:
+    case OpKind::kQGemm: {
       // K = the contracted dim of A
       if (!in0 || !in0->rank_known || in0->shape.empty() || in0->shape.back() < 0) return Cost{0, 0, false};
       int64_t k = in0->shape.back();

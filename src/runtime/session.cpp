@@ -3,6 +3,7 @@
 #include <map>
 
 #include "ir/print.h"
+#include "passes/lower_qdq.h"
 
 namespace kiln::runtime {
 
@@ -46,6 +47,11 @@ Result<Session> Session::create(ir::Graph g, const SessionOptions& opts) {
   if (!b) return make_error("unknown backend '" + opts.backend + "'");
   Session s;
   s.graph_ = std::make_unique<ir::Graph>(std::move(g));
+  if (opts.lower_qdq) {
+    bool has_dq = false;
+    for (const auto& n : s.graph_->nodes) has_dq = has_dq || n.op == ir::OpKind::kDequantizeLinear;
+    if (has_dq) KILN_TRY(passes::lower_qdq(*s.graph_));
+  }
   s.plan_.target = opts.backend;
   s.plan_.node_backend.assign(s.graph_->nodes.size(), opts.backend);
   KILN_ASSIGN(s.exe_, b->compile(*s.graph_, s.plan_));

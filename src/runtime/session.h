@@ -14,6 +14,11 @@ namespace kiln::runtime {
 
 struct SessionOptions {
   std::string backend = "reference";
+  // Run a QDQ (QuantizeLinear/DequantizeLinear) model with integer kernels:
+  // passes/lower_qdq rewrites its exact patterns into kiln's QConv/QGemm before
+  // compiling. false: execute the QDQ graph as written (the float fake-quant
+  // simulation).
+  bool lower_qdq = true;
 };
 
 class Session {

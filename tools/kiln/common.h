@@ -42,6 +42,7 @@ class Progress {
  public:
   Progress(std::string label, int64_t total);
   void update(int64_t done);
+  void set_total(int64_t total) { total_ = total; }
   void finish();
 
  private:

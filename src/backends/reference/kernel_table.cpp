@@ -167,6 +167,10 @@ const KernelRow kRows[] = {
     {OpKind::kReduceSumSquare, run_reduce},
     {OpKind::kTopK, run_topk},
     // end reduce/quant
+    // quant_kiln.cpp
+    {OpKind::kQConv, run_qconv},
+    {OpKind::kQGemm, run_qgemm},
+    // end quant_kiln
 };
 }  // namespace
 

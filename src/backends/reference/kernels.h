@@ -149,4 +149,9 @@ Result<void> run_conv_integer(KernelCtx&);
 Result<void> run_qlinear_conv(KernelCtx&);
 // end reduce/quant
 
+// quant_kiln.cpp (domain "kiln"; integer sums shared with quant_linear.cpp in quant_int.h)
+Result<void> run_qconv(KernelCtx&);
+Result<void> run_qgemm(KernelCtx&);
+// end quant_kiln
+
 }  // namespace kiln::ref

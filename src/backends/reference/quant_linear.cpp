@@ -4,10 +4,10 @@
 // exactly and wrap to int32; requantization multiplies by the float32 real
 // multiplier a_scale * b_scale / y_scale in double (as ONNX's reference does),
 // rounds half to even, adds the output zero point and saturates.
-// Conv geometry: ir/ops/conv_geometry.h. Tests: tests/unit/test_ref_reduce_quant.cpp.
+// Integer sums: quant_int.h. Tests: tests/unit/test_ref_reduce_quant.cpp.
 #include "backends/reference/kernels.h"
 #include "backends/reference/quant_common.h"
-#include "ir/ops/conv_geometry.h"
+#include "backends/reference/quant_int.h"
 
 namespace kiln::ref {
 namespace {
@@ -84,20 +84,10 @@ Result<std::vector<int32_t>> int_matmul(const KernelCtx& c, const MatMulDims& d,
   BroadcastIndex ia(d.batch_a, d.batch), ib(d.batch_b, d.batch);
   int64_t nb = numel(d.batch);
   std::vector<int32_t> out(size_t(nb * d.m * d.n));
-  std::vector<int64_t> row(size_t(d.n));
-  for (int64_t bi = 0; bi < nb; ++bi) {
-    const int32_t* pa = av.data() + ia(bi) * d.m * d.k;
-    const int32_t* pb = bv.data() + ib(bi) * d.k * d.n;
-    for (int64_t i = 0; i < d.m; ++i) {
-      std::fill(row.begin(), row.end(), 0);
-      for (int64_t kk = 0; kk < d.k; ++kk) {
-        int64_t x = pa[i * d.k + kk];
-        for (int64_t j = 0; j < d.n; ++j) row[size_t(j)] += x * pb[kk * d.n + j];
-      }
-      int32_t* o = out.data() + (bi * d.m + i) * d.n;
-      for (int64_t j = 0; j < d.n; ++j) o[j] = int32_t(uint32_t(uint64_t(row[size_t(j)])));
-    }
-  }
+  std::vector<int64_t> row;
+  for (int64_t bi = 0; bi < nb; ++bi)
+    int_matmul_2d(av.data() + ia(bi) * d.m * d.k, bv.data() + ib(bi) * d.k * d.n, d.m, d.k, d.n,
+                  out.data() + bi * d.m * d.n, row);
   return out;
 }
 
@@ -110,85 +100,6 @@ double real_multiplier(double s1, double s2, double s3, DType common) {
 
 DType common_scale_dtype(const Tensor& a, const Tensor& b, const Tensor& y) {
   return a.dtype() == b.dtype() && b.dtype() == y.dtype() ? a.dtype() : DType::kF32;
-}
-
-// A scalar (one-element) parameter's value.
-Result<double> scalar_param(const KernelCtx& c, const Tensor& t, const char* what) {
-  if (t.numel() != 1) return c.fail(std::string(what) + " must be a scalar, got shape " + shape_str(t.shape()));
-  return t.as_double(0);
-}
-
-// (x - x_zp) conv (w - w_zp) + bias, exact sums wrapped to int32.
-// x_zp is per tensor; w_zp per tensor or per output channel.
-Result<std::vector<int32_t>> int_conv(const KernelCtx& c, const Tensor& x, const Tensor* xzp, const Tensor& w,
-                                      const Tensor* wzp, const Tensor* bias) {
-  auto geo = ir::conv_geometry(c.attr<ir::ConvAttrs>(), x.shape(), w.shape());
-  if (!geo.ok()) return c.fail(geo.error().message);
-  const ir::WindowGeometry& g = *geo;
-  int64_t nbatch = x.dim(0), cin = x.dim(1), m = w.dim(0), group = c.attr<ir::ConvAttrs>().group;
-  if (group < 1 || cin % group != 0 || m % group != 0 || w.dim(1) != cin / group)
-    return c.fail("group " + std::to_string(group) + " does not divide X " + shape_str(x.shape()) + " and W " +
-                  shape_str(w.shape()) + " into matching channel groups");
-  int64_t cg = cin / group, mg = m / group;
-  size_t r = g.rank();
-  std::vector<int32_t> xv = quant::to_int32(x);
-  if (xzp) {
-    KILN_ASSIGN(double z, scalar_param(c, *xzp, "x zero point"));
-    for (auto& v : xv) v -= int32_t(z);
-  }
-  std::vector<int32_t> wv = quant::to_int32(w);
-  int64_t ks = numel(g.kernel);
-  if (wzp) {
-    if (wzp->numel() != 1 && (wzp->rank() != 1 || wzp->numel() != m))
-      return c.fail("w zero point must be a scalar or 1-D of " + std::to_string(m) + " output channels, got shape " +
-                    shape_str(wzp->shape()));
-    std::vector<int32_t> z = quant::to_int32(*wzp);
-    for (size_t i = 0; i < wv.size(); ++i) wv[i] -= z.size() == 1 ? z[0] : z[i / size_t(cg * ks)];
-  }
-  std::vector<int32_t> bv;
-  if (bias) {
-    if (bias->rank() != 1 || bias->numel() != m)
-      return c.fail("bias must be 1-D of " + std::to_string(m) + " elements, got shape " + shape_str(bias->shape()));
-    bv = quant::to_int32(*bias);
-  }
-  int64_t is = numel(g.in), os = numel(g.out);
-  // Kernel taps as per-axis input offsets (k * dilation).
-  std::vector<int64_t> taps(size_t(ks) * r);
-  for (int64_t t = 0; t < ks; ++t)
-    for (size_t d = r, rest = size_t(t); d-- > 0;) {
-      taps[size_t(t) * r + d] = int64_t(rest % size_t(g.kernel[d])) * g.dilations[d];
-      rest /= size_t(g.kernel[d]);
-    }
-  std::vector<int64_t> in_strides = strides_of(g.in);
-  std::vector<int32_t> out(size_t(nbatch * m * os));
-  std::vector<int64_t> oc(r, 0), tap_index(static_cast<size_t>(ks));  // input offset per tap, -1 when in padding
-  for (int64_t o = 0; o < os; ++o) {
-    for (size_t d = r, rest = size_t(o); d-- > 0;) {
-      oc[d] = int64_t(rest % size_t(g.out[d]));
-      rest /= size_t(g.out[d]);
-    }
-    for (int64_t t = 0; t < ks; ++t) {
-      int64_t idx = 0;
-      for (size_t d = 0; d < r && idx >= 0; ++d) {
-        int64_t p = oc[d] * g.strides[d] - g.pads_begin[d] + taps[size_t(t) * r + d];
-        idx = (p < 0 || p >= g.in[d]) ? -1 : idx + p * in_strides[d];
-      }
-      tap_index[size_t(t)] = idx;
-    }
-    for (int64_t n = 0; n < nbatch; ++n)
-      for (int64_t oc_m = 0; oc_m < m; ++oc_m) {
-        int64_t grp = oc_m / mg;
-        int64_t acc = bias ? bv[size_t(oc_m)] : 0;
-        for (int64_t ci = 0; ci < cg; ++ci) {
-          const int32_t* px = xv.data() + (n * cin + grp * cg + ci) * is;
-          const int32_t* pw = wv.data() + (oc_m * cg + ci) * ks;
-          for (int64_t t = 0; t < ks; ++t)
-            if (tap_index[size_t(t)] >= 0) acc += int64_t(px[tap_index[size_t(t)]]) * pw[t];
-        }
-        out[size_t((n * m + oc_m) * os + o)] = int32_t(uint32_t(uint64_t(acc)));
-      }
-  }
-  return out;
 }
 
 // y = saturate(round_half_even(acc * multiplier) + y_zp) into y's dtype: the
@@ -239,7 +150,8 @@ Result<void> run_qlinear_matmul(KernelCtx& c) {
 }
 
 Result<void> run_conv_integer(KernelCtx& c) {
-  KILN_ASSIGN(std::vector<int32_t> acc, int_conv(c, c.input(0), opt_input(c, 2), c.input(1), opt_input(c, 3), nullptr));
+  KILN_ASSIGN(std::vector<int32_t> acc, int_conv(c, c.attr<ir::ConvAttrs>(), c.input(0), opt_input(c, 2), c.input(1),
+                                                 opt_input(c, 3), nullptr));
   quant::pack_ints(acc, c.out[0]);
   return {};
 }
@@ -247,7 +159,8 @@ Result<void> run_conv_integer(KernelCtx& c) {
 Result<void> run_qlinear_conv(KernelCtx& c) {
   // x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B
   const Tensor& w = c.input(3);
-  KILN_ASSIGN(std::vector<int32_t> acc, int_conv(c, c.input(0), opt_input(c, 2), w, opt_input(c, 5), opt_input(c, 8)));
+  KILN_ASSIGN(std::vector<int32_t> acc, int_conv(c, c.attr<ir::ConvAttrs>(), c.input(0), opt_input(c, 2), w,
+                                                 opt_input(c, 5), opt_input(c, 8)));
   KILN_ASSIGN(double xs, scalar_param(c, c.input(1), "x_scale"));
   KILN_ASSIGN(double ys, scalar_param(c, c.input(6), "y_scale"));
   KILN_ASSIGN(double yz, scalar_param(c, c.input(7), "y_zero_point"));
