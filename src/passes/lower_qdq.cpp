@@ -402,9 +402,43 @@ bool maxpool_windows_nonempty(const Node& n, const ir::ValueType& x) {
   return true;
 }
 
+// c. DQ(x) -> Clip(lo, hi) -> Q with the same params  =>  Clip(x, Q(lo), Q(hi))
+// on the integers. Exact: Q is monotonic, so Q(clamp(deQ(x), lo, hi)) =
+// clamp(Q(deQ(x)), Q(lo), Q(hi)), and Q(deQ(x)) = x. (ReLU6 in MobileNets.)
+bool clip_in_integers(Sweep& s, int i) {
+  Node& n = s.g.nodes[size_t(i)];
+  int d = s.producer(n.inputs[0], OpKind::kDequantizeLinear);
+  auto x = dq_params(s, d);
+  int qi = s.sole_consumer(n.outputs[0]);
+  if (!x || qi < 0 || s.g.nodes[size_t(qi)].op != OpKind::kQuantizeLinear) return false;
+  const Node& q = s.g.nodes[size_t(qi)];
+  auto y = act_params(s, q, s.dtype(q.outputs[0]));
+  if (!y || !x->same(*y)) return false;
+  std::vector<ValueId> inputs = {s.g.nodes[size_t(d)].inputs[0]};
+  for (size_t k = 1; k < 3; ++k) {
+    ValueId b = input_or_none(n, k);
+    if (b == kNoValue) {
+      inputs.push_back(kNoValue);
+      continue;
+    }
+    const Tensor* t = s.constant(b);
+    if (!t || t->dtype() != DType::kF32 || t->numel() != 1 || std::isnan(t->data<float>()[0])) return false;
+    int64_t lo = x->dtype == DType::kI8 ? -128 : 0, hi = x->dtype == DType::kI8 ? 127 : 255;
+    int32_t qb = quant::quantize_value(t->data<float>()[0], x->scale, x->zp, lo, hi);
+    inputs.push_back(add_int_scalar(s.g, n.name + (k == 1 ? "_min_q" : "_max_q"), x->dtype, qb));
+  }
+  while (inputs.back() == kNoValue) inputs.pop_back();
+  n.inputs = std::move(inputs);
+  n.outputs = {q.outputs[0]};
+  s.touched[size_t(i)] = 1;
+  s.touched[size_t(qi)] = s.killed[size_t(qi)] = 1;
+  return true;
+}
+
 // c. DQ(x) -> op  =>  op(x) -> DQ, for ops that commute with dequantization.
 bool sink(Sweep& s, int i) {
   Node& n = s.g.nodes[size_t(i)];
+  if (n.op == OpKind::kClip) return clip_in_integers(s, i);
   switch (n.op) {
     case OpKind::kMaxPool:
     case OpKind::kGlobalMaxPool:
@@ -511,6 +545,39 @@ Result<int> run_phase(Graph& g, Rewrite rw) {
   return count;
 }
 
+// Drops values nothing reads or writes any more (the float weights, scales and
+// intermediates of rewritten patterns), renumbering the rest, so that printed
+// and measured graphs show only what runs.
+void remove_unused_values(Graph& g) {
+  std::vector<char> keep(g.values.size(), 0);
+  auto mark = [&](ValueId id) {
+    if (id != kNoValue) keep[size_t(id)] = 1;
+  };
+  for (auto id : g.inputs) mark(id);
+  for (auto id : g.outputs) mark(id);
+  for (const auto& n : g.nodes) {
+    for (auto id : n.inputs) mark(id);
+    for (auto id : n.outputs) mark(id);
+  }
+  std::vector<ValueId> remap(g.values.size(), kNoValue);
+  std::vector<ir::Value> kept;
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (keep[i]) {
+      remap[i] = ValueId(kept.size());
+      kept.push_back(std::move(g.values[i]));
+    }
+  g.values = std::move(kept);
+  auto apply = [&](ValueId& id) {
+    if (id != kNoValue) id = remap[size_t(id)];
+  };
+  for (auto& id : g.inputs) apply(id);
+  for (auto& id : g.outputs) apply(id);
+  for (auto& n : g.nodes) {
+    for (auto& id : n.inputs) apply(id);
+    for (auto& id : n.outputs) apply(id);
+  }
+}
+
 }  // namespace
 
 Result<int> lower_qdq(ir::Graph& g) {
@@ -527,6 +594,7 @@ Result<int> lower_qdq(ir::Graph& g) {
     if (n == 0) break;
     total += n;
   }
+  if (total > 0) remove_unused_values(g);
   return total;
 }
 

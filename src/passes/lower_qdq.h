@@ -17,6 +17,8 @@
 //      select elements, and dequantization is monotonic (scale > 0).
 //      DQ(x) -> Relu                  => Max(x, x_zp) -> DQ (an ONNX op, exact);
 //      QConv/QGemm -> Max(., y_zp)    => QConv/QGemm {fused_relu = 1}.
+//      DQ(x) -> Clip(lo, hi) -> Q, same params => Clip(x, Q(lo), Q(hi)) (exact
+//      because Q is monotonic; ReLU6).
 //      GlobalAveragePool, AveragePool, Add, ... are not exact in integers: left in float.
 //   d. Q(DQ(x)) with identical (scale, zero point, dtype) => x (exact for
 //      normal scales), then dead nodes are removed.

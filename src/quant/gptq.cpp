@@ -84,7 +84,7 @@ bool inverse_upper_factor(std::vector<double>& a, int64_t k) {
   // U = R^-1 row by row from the top (row i of U needs rows >= i of R only,
   // so it may replace row i of R): U R = I read along row i gives
   // U_ik = (delta_ik - sum_{t<k} U_it R_tk) / R_kk for k = i, i+1, ...
-  std::vector<double> acc(size_t(k)), row(size_t(k));
+  std::vector<double> acc(static_cast<size_t>(k)), row(static_cast<size_t>(k));
   for (int64_t i = 0; i < k; ++i) {
     std::fill(acc.begin() + i, acc.end(), 0.0);
     for (int64_t c = i; c < k; ++c) {
@@ -120,7 +120,7 @@ Result<Tensor> gptq_quantize(const Tensor& w, const QuantParams& p, const InputC
     const double* hg = h.group(gi);
     // Columns whose input never moved (H_ii = 0) carry no output error: they
     // are decoupled (identity rows of H) and sorted last.
-    std::vector<double> diag(size_t(k));
+    std::vector<double> diag(static_cast<size_t>(k));
     double live_sum = 0;
     int64_t live = 0;
     for (int64_t i = 0; i < k; ++i) {
@@ -130,7 +130,7 @@ Result<Tensor> gptq_quantize(const Tensor& w, const QuantParams& p, const InputC
                           std::to_string(diag[size_t(i)]) + " at input " + std::to_string(i) + ")");
       if (diag[size_t(i)] > 0) live_sum += diag[size_t(i)], ++live;
     }
-    std::vector<int64_t> perm(size_t(k));
+    std::vector<int64_t> perm(static_cast<size_t>(k));
     std::iota(perm.begin(), perm.end(), 0);
     if (o.act_order)
       std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return diag[size_t(a)] > diag[size_t(b)]; });
@@ -202,7 +202,7 @@ Result<double> layer_output_error(const Tensor& w, const Tensor& vt, const Input
   if (!vt.defined() || !is_float(vt.dtype()) || vt.shape() != w.shape())
     return make_error("'" + name + "': the compared weight must be a float tensor of shape " + shape_str(w.shape()));
   const int64_t k = v.cols, rows_per_group = v.rows / h.groups;
-  std::vector<double> d(size_t(k));
+  std::vector<double> d(static_cast<size_t>(k));
   double total = 0;
   for (int64_t r = 0; r < v.rows; ++r) {
     for (int64_t c = 0; c < k; ++c) d[size_t(c)] = w.as_double(v.flat(r, c)) - vt.as_double(v.flat(r, c));

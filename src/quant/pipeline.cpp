@@ -18,6 +18,7 @@ Result<ir::Graph> build_quantized(const ir::Graph& prepared, const BuildOptions&
   if (o.config.mode == QuantMode::kStatic) {
     ActQuantOptions ao = o.act;
     ao.bits = o.config.act_bits;
+    ao.is_signed = o.config.act_signed;
     for (ir::ValueId v : activation_values(prepared, o.config)) {
       auto it = observers.find(v);
       if (it == observers.end())

@@ -71,7 +71,7 @@ struct Requant {
 };
 
 // Error when the multiplier is not positive and finite or is too large (>= 2^30)
-// or too small (< 2^-31) to represent.
+// or too small (below about 2^-32: the shift would exceed 62) to represent.
 Result<Requant> make_requant(double real_multiplier);
 
 // round_half_even(v / 2^shift) for 1 <= shift <= 62, exact in integers.

@@ -4,6 +4,8 @@
 
 #include "ir/edit.h"
 #include "ir/infer.h"
+#include "quant/gptq.h"
+#include "quant/input_covariance.h"
 #include "quant/weight_delta.h"
 
 namespace kiln::quant {
@@ -69,7 +71,9 @@ int weight_bits(const ir::Node& n, const QuantizeConfig& cfg) {
 class Quantizer {
  public:
   Quantizer(ir::Graph& g, const QuantizeConfig& cfg, const std::map<ValueId, ActParams>& act)
-      : g_(g), cfg_(cfg), act_(act) {}
+      : g_(g), cfg_(cfg), act_(act) {
+    if (cfg_.weight_method == "gptq" && !cfg_.gptq_sequential) float_ = g;
+  }
 
   Result<void> run() {
     auto nodes = quantizable_nodes(g_, cfg_);
@@ -97,7 +101,9 @@ class Quantizer {
   ValueId insert_qdq(ValueId v, ActParams p, const std::string& base) {
     if (auto it = qdq_of_.find(v); it != qdq_of_.end()) return it->second;
     ValueId s = ir::add_scalar_f32(g_, base + "_scale", p.scale);
-    ValueId z = ir::add_scalar(g_, base + "_zero_point", cfg_.act_bits == 16 ? DType::kI16 : DType::kI8, p.zero_point);
+    DType zt = cfg_.act_bits == 16 ? (cfg_.act_signed ? DType::kI16 : DType::kU16)
+                                   : (cfg_.act_signed ? DType::kI8 : DType::kU8);
+    ValueId z = ir::add_scalar(g_, base + "_zero_point", zt, p.zero_point);
     ValueId q = ir::append_node(g_, base + "_quantize", OpKind::kQuantizeLinear, {v, s, z}, ir::QuantizeLinearAttrs{})[0];
     int q_index = int(g_.nodes.size()) - 1;
     ValueId dq = ir::append_node(g_, base + "_dequantize", OpKind::kDequantizeLinear, {q, s, z},
@@ -115,8 +121,26 @@ class Quantizer {
     return it->second;
   }
 
-  // Weight constant -> DQ(integer weight); returns the DQ output and the params.
-  Result<std::pair<ValueId, QuantParams>> quantize_weight(const ir::Node& n, WeightSlot slot, int bits) {
+  // Integer storage of weight w of node `node` (output units on `out_axis`):
+  // nearest rounding, or GPTQ over the layer's calibration inputs.
+  Result<Tensor> weight_storage(int node, const Tensor& w, const QuantParams& p, int64_t out_axis, bool pack_int4,
+                                const std::string& name) {
+    if (cfg_.weight_method != "gptq") return quantize_tensor(w, p, pack_int4, name);
+    const std::string where = g_.describe(g_.nodes[size_t(node)]);
+    if (!cfg_.calib) return make_error(where + ": weight method gptq needs calibration data");
+    // Node indices below the original count are the same in g_ and float_.
+    auto h = layer_input_covariance(cfg_.gptq_sequential ? g_ : float_, node, *cfg_.calib, cfg_.calib_samples);
+    if (!h.ok()) return h.error();
+    GptqOptions go;
+    go.out_axis = out_axis;
+    go.pack_int4 = pack_int4;
+    auto q = gptq_quantize(w, p, *h, go, name);
+    if (!q.ok()) return make_error(where + ": " + q.error().message);
+    return q;
+  }
+
+  // Weight constant of node index `node` -> DQ(integer weight); returns the DQ output and the params.
+  Result<std::pair<ValueId, QuantParams>> quantize_weight(int node, const ir::Node& n, WeightSlot slot, int bits) {
     // Copies, not references: adding constants below may reallocate g_.values.
     const ir::Value wv = g_.value(n.inputs[size_t(slot.input)]);
     WeightQuantOptions o;
@@ -132,7 +156,7 @@ class Quantizer {
     }
     auto params = choose_weight_params(wv.constant, o, wv.name);
     if (!params.ok()) return make_error(g_.describe(n) + ": " + params.error().message);
-    KILN_ASSIGN(Tensor q, quantize_tensor(wv.constant, *params, true, wv.name));
+    KILN_ASSIGN(Tensor q, weight_storage(node, wv.constant, *params, slot.axis, true, wv.name));
     std::string base = n.name + "_w";
     ValueId qv = g_.add_constant(g_.unique_name(wv.name + "_quantized"), std::move(q));
     g_.metadata["kiln.bits." + g_.value(qv).name] = std::to_string(bits);
@@ -187,7 +211,7 @@ class Quantizer {
   Result<void> quantize_node(int i) {
     ir::Node n = g_.nodes[size_t(i)];
     WeightSlot slot = weight_slot(g_, n);
-    KILN_ASSIGN(auto wq, quantize_weight(n, slot, weight_bits(n, cfg_)));
+    KILN_ASSIGN(auto wq, quantize_weight(i, n, slot, weight_bits(n, cfg_)));
     auto& [w_dq, wp] = wq;
     g_.nodes[size_t(i)].inputs[size_t(slot.input)] = w_dq;
     if (cfg_.mode == QuantMode::kWeightOnly) return {};
@@ -258,7 +282,7 @@ class Quantizer {
     o.axis = cfg_.per_channel ? 1 : -1;
     auto params = choose_weight_params(wkn, o, g_.value(n.inputs[1]).name);
     if (!params.ok()) return make_error(g_.describe(n) + ": " + params.error().message);
-    KILN_ASSIGN(Tensor q, quantize_tensor(wkn, *params, false));
+    KILN_ASSIGN(Tensor q, weight_storage(i, wkn, *params, 1, false, g_.value(n.inputs[1]).name));
     ValueId qv = g_.add_constant(g_.unique_name(g_.value(n.inputs[1]).name + "_quantized"), std::move(q));
     auto dq = ir::append_node(g_, n.name + "_dynamic_quantize", OpKind::kDynamicQuantizeLinear, {n.inputs[0]},
                               ir::NoAttrs{}, 3);
@@ -284,6 +308,7 @@ class Quantizer {
   ir::Graph& g_;
   const QuantizeConfig& cfg_;
   const std::map<ValueId, ActParams>& act_;
+  ir::Graph float_;  // the graph before quantization, for GPTQ statistics from float activations
   std::map<ValueId, ValueId> qdq_of_;       // float value -> its DQ output
   std::map<ValueId, ActParams> dq_params_;  // DQ output -> params
 };
@@ -318,6 +343,8 @@ std::vector<ValueId> activation_values(const ir::Graph& g, const QuantizeConfig&
 
 Result<void> quantize_graph(ir::Graph& g, const QuantizeConfig& cfg, const std::map<ValueId, ActParams>& act) {
   KILN_TRY(check_bits(cfg.weight_bits));
+  if (cfg.weight_method == "gptq" && !cfg.calib)
+    return make_error("weight method gptq needs calibration data (QuantizeConfig::calib)");
   if (cfg.mode == QuantMode::kStatic && cfg.act_bits != 8 && cfg.act_bits != 16)
     return make_error("activation bit width " + std::to_string(cfg.act_bits) + " is not supported (8 or 16)");
   for (const auto& [name, bits] : cfg.layer_bits) KILN_TRY(check_bits(bits));

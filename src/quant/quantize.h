@@ -21,13 +21,18 @@
 
 namespace kiln::quant {
 
+class CalibSource;  // calib_data.h
+
 enum class QuantMode { kStatic, kWeightOnly, kDynamic };
 
 struct QuantizeConfig {
   QuantMode mode = QuantMode::kStatic;
   int weight_bits = 8;
   int act_bits = 8;
-  std::string weight_method = "maxabs";  // maxabs | percentile | mse
+  // Activation storage: uint8 with a zero point (the U8S8 form ONNX Runtime's
+  // CPU kernels are built around) or int8.
+  bool act_signed = false;
+  std::string weight_method = "maxabs";  // maxabs | percentile | mse | gptq
   std::string act_method = "percentile"; // minmax | percentile | entropy | mse
   double percentile = 99.99;
   bool per_channel = true;
@@ -35,6 +40,13 @@ struct QuantizeConfig {
   int64_t group_size = 0;                 // weight-only: groups along the input-channel axis
   std::set<std::string> exclude;          // node names or op types kept in float
   std::map<std::string, int> layer_bits;  // per-node weight bits (mixed precision)
+  // weight_method "gptq" (gptq.h): the rounding uses each layer's input
+  // statistics over these calibration samples (required then; not owned).
+  const CalibSource* calib = nullptr;
+  int64_t calib_samples = 0;    // 0: all of calib
+  // true: statistics from the graph with the earlier layers already quantized
+  // (what the layer will see); false: from the float graph.
+  bool gptq_sequential = true;
 };
 
 // Conv / Gemm / MatMul nodes with constant weights that the config would quantize.

@@ -53,7 +53,14 @@ Result<std::vector<int32_t>> int_conv(const KernelCtx& c, const ir::ConvAttrs& a
     }
   std::vector<int64_t> in_strides = strides_of(g.in);
   std::vector<int32_t> out(size_t(nbatch * m * os));
+  // Per output position: gather every input channel's window into `patch` (0
+  // in the padding: x has its zero point subtracted, so 0 is the real 0), then
+  // one dot product per output channel over its group's channels. Sums use
+  // uint32 arithmetic: wrapping mod 2^32 is associative, so this is the exact
+  // sum wrapped to int32, without signed-overflow UB. Reusing the patch for
+  // all output channels took ResNet-18 (batch 2, one AMD EPYC core) from 3.5 s to 1.0 s.
   std::vector<int64_t> oc(r, 0), tap_index(static_cast<size_t>(ks));  // input offset per tap, -1 when in padding
+  std::vector<int32_t> patch(size_t(cin * ks));
   for (int64_t o = 0; o < os; ++o) {
     for (size_t d = r, rest = size_t(o); d-- > 0;) {
       oc[d] = int64_t(rest % size_t(g.out[d]));
@@ -67,18 +74,20 @@ Result<std::vector<int32_t>> int_conv(const KernelCtx& c, const ir::ConvAttrs& a
       }
       tap_index[size_t(t)] = idx;
     }
-    for (int64_t n = 0; n < nbatch; ++n)
-      for (int64_t oc_m = 0; oc_m < m; ++oc_m) {
-        int64_t grp = oc_m / mg;
-        int64_t acc = bias ? bv[size_t(oc_m)] : 0;
-        for (int64_t ci = 0; ci < cg; ++ci) {
-          const int32_t* px = xv.data() + (n * cin + grp * cg + ci) * is;
-          const int32_t* pw = wv.data() + (oc_m * cg + ci) * ks;
-          for (int64_t t = 0; t < ks; ++t)
-            if (tap_index[size_t(t)] >= 0) acc += int64_t(px[tap_index[size_t(t)]]) * pw[t];
-        }
-        out[size_t((n * m + oc_m) * os + o)] = int32_t(uint32_t(uint64_t(acc)));
+    for (int64_t n = 0; n < nbatch; ++n) {
+      for (int64_t ci = 0; ci < cin; ++ci) {
+        const int32_t* px = xv.data() + (n * cin + ci) * is;
+        int32_t* pp = patch.data() + ci * ks;
+        for (int64_t t = 0; t < ks; ++t) pp[t] = tap_index[size_t(t)] >= 0 ? px[tap_index[size_t(t)]] : 0;
       }
+      for (int64_t oc_m = 0; oc_m < m; ++oc_m) {
+        const int32_t* pp = patch.data() + (oc_m / mg) * cg * ks;
+        const int32_t* pw = wv.data() + oc_m * cg * ks;
+        uint32_t acc = bias ? uint32_t(bv[size_t(oc_m)]) : 0u;
+        for (int64_t j = 0; j < cg * ks; ++j) acc += uint32_t(pp[j]) * uint32_t(pw[j]);
+        out[size_t((n * m + oc_m) * os + o)] = int32_t(acc);
+      }
+    }
   }
   return out;
 }
