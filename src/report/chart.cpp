@@ -36,7 +36,7 @@ double tick_step(double span, int n) {
 }  // namespace
 
 std::string render_svg(const Chart& c) {
-  const double W = 760, H = 480, L = 80, R = 170, T = 50, B = 60;
+  const double W = 840, H = 480, L = 80, R = 250, T = 50, B = 60;
   double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
   for (const auto& s : c.series)
     for (const auto& p : s.points) {
@@ -52,7 +52,7 @@ std::string render_svg(const Chart& c) {
   y0 = std::floor(y0 / ys) * ys, y1 = std::ceil(y1 / ys) * ys;
   auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
   auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
-  const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"};
+  const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"};
 
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(W) + "\" height=\"" + num(H) +
                   "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
@@ -79,7 +79,7 @@ std::string render_svg(const Chart& c) {
   }
   for (size_t i = 0; i < c.series.size(); ++i) {
     const auto& ser = c.series[i];
-    std::string color = colors[i % 7];
+    std::string color = colors[i % 10];
     auto pts = ser.points;
     std::sort(pts.begin(), pts.end(), [](const ChartPoint& a, const ChartPoint& b) { return a.x < b.x; });
     std::string path;

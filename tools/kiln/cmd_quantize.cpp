@@ -18,6 +18,7 @@
 #include "quant/calib_data.h"
 #include "quant/bias_correction.h"
 #include "quant/calibrate.h"
+#include "quant/equalize.h"
 #include "quant/pipeline.h"
 #include "quant/weight_delta.h"
 #include "quant_measure.h"
@@ -31,7 +32,7 @@ struct QuantizeOptions {
   std::vector<std::string> calib = {"fashion-mnist"}, exclude;
   int bits = 8, act_bits = 8;
   double percentile = 99.99, max_drop = -1;
-  bool per_tensor = false, sweep = false, bias_correction = false, asymmetric = false, reduce_range = false;
+  bool per_tensor = false, sweep = false, bias_correction = false, asymmetric = false, reduce_range = false, equalize = false;
   int64_t group_size = 0, calib_samples = 1000, eval_limit = 0;
 };
 
@@ -107,7 +108,7 @@ void run_single(const QuantizeOptions& o, Measurer& m, const ir::Graph& prepared
 }
 
 void run_sweep(const QuantizeOptions& o, Measurer& m, const ir::Graph& prepared,
-               const std::map<ir::ValueId, quant::Observer>& obs) {
+               const std::map<ir::ValueId, quant::Observer>& obs, const quant::CalibSource& calib) {
   struct Row {
     std::string mode, method;
     int bits;
@@ -116,7 +117,7 @@ void run_sweep(const QuantizeOptions& o, Measurer& m, const ir::Graph& prepared,
   std::vector<Row> rows;
   Measured fp32 = m.measure_float();
   auto try_config = [&](QuantizeOptions c, const std::string& method_label) {
-    auto q = quant::build_quantized(prepared, build_options(c), obs);
+    auto q = quant::build_quantized(prepared, build_options(c, &calib), obs);
     if (!q.ok()) throw CliError{q.error().message};
     rows.push_back({c.mode, method_label, c.bits, m.measure(*q, "")});
     const auto& r = rows.back().r;
@@ -132,7 +133,7 @@ void run_sweep(const QuantizeOptions& o, Measurer& m, const ir::Graph& prepared,
     c.act_method = am;
     try_config(c, std::string("act-") + am);
   }
-  for (const char* wm : {"maxabs", "percentile", "mse"})
+  for (const char* wm : {"maxabs", "percentile", "mse", "gptq"})
     for (int bits : {8, 6, 5, 4, 3, 2}) {
       QuantizeOptions c = o;
       c.mode = "weight-only";
@@ -185,6 +186,12 @@ void run_quantize(const QuantizeOptions& o) {
   unwrap(quant::parse_act_method(o.act_method));
   ir::Graph g = load_graph(o.model);
   ir::Graph prepared = unwrap(quant::prepare_for_quantization(g));
+  if (o.equalize) {
+    ir::Graph eq = prepared;
+    int pairs = unwrap(quant::equalize_layers(eq));
+    std::printf("cross-layer equalization: %d layer pair(s)\n", pairs);
+    prepared = std::move(eq);
+  }
   if (quant::quantizable_nodes(prepared, build_options(o).config).empty())
     throw CliError{o.model + ": nothing to quantize (no Conv/Gemm/MatMul with constant float weights" +
                    std::string(o.exclude.empty() ? "" : " outside the excluded layers") + ")"};
@@ -205,7 +212,7 @@ void run_quantize(const QuantizeOptions& o) {
     std::printf("calibrated %zu activation(s) on %s\n", obs.size(), calib.description().c_str());
   }
   Measurer m(g, o.model, calib, o.eval_limit);
-  if (o.sweep) return run_sweep(o, m, prepared, obs);
+  if (o.sweep) return run_sweep(o, m, prepared, obs, calib);
   if (o.max_drop >= 0) return run_mixed_precision(o.max_drop, build_options(o, &calib), m, prepared, obs, o.out);
   run_single(o, m, prepared, obs, calib);
 }
@@ -231,6 +238,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--calib-samples", o->calib_samples, "Calibration samples")->capture_default_str();
   cmd->add_option("--exclude", o->exclude, "Keep these layers in float (node names or op types)");
   cmd->add_option("--max-accuracy-drop", o->max_drop, "Pick per-layer bit widths for the smallest model within this top-1 drop (points)")->check(CLI::Range(0.0, 100.0));
+  cmd->add_flag("--equalize", o->equalize, "Cross-layer equalization of Conv/Gemm pairs joined by Relu/MaxPool/Flatten before quantizing");
   cmd->add_flag("--bias-correction", o->bias_correction, "Shift biases by the measured mean quantization error of each layer");
   cmd->add_flag("--sweep", o->sweep, "Tabulate bit widths x methods; write CSV, JSON and an SVG chart");
   cmd->add_option("--sweep-out", o->sweep_out, "Path prefix of the sweep's .csv/.json/.svg (default MODEL_sweep)");
