@@ -209,3 +209,27 @@ TEST(Errors, NoHalfWrittenOutputs) {
   EXPECT_NE(o.exit_code, 0);
   EXPECT_TRUE(!fs::exists(out) || fs::is_empty(out));
 }
+
+TEST(Errors, QuantizeBadInputs) {
+  fs::path out = work_dir() / "q.onnx";
+  fs::remove(out);
+  std::string q = "quantize " + kLenet + " -o " + out.string();
+  expect_clean_error(run_kiln(q + " --bits 17"), "bit width 17 is out of range");
+  expect_clean_error(run_kiln(q + " --mode fancy"), "unknown --mode 'fancy'");
+  // calibration data of the wrong shape / dtype, and an empty calibration set
+  auto bad = kiln::Tensor::create(kiln::DType::kF32, {2, 1, 27, 28});
+  ASSERT_TRUE(kiln::io::save_npy(*bad, (work_dir() / "calib_bad_shape.npy").string()).ok());
+  expect_clean_error(run_kiln(q + " --calib " + (work_dir() / "calib_bad_shape.npy").string()), "calib_bad_shape.npy");
+  auto i32 = kiln::Tensor::create(kiln::DType::kI32, {2, 1, 28, 28});
+  ASSERT_TRUE(kiln::io::save_npy(*i32, (work_dir() / "calib_i32.npy").string()).ok());
+  expect_clean_error(run_kiln(q + " --calib " + (work_dir() / "calib_i32.npy").string()), "calib_i32.npy");
+  fs::create_directories(work_dir() / "empty_calib");
+  expect_clean_error(run_kiln(q + " --calib " + (work_dir() / "empty_calib").string()), "empty_calib");
+  // a model with nothing quantizable
+  save_model(one_node_model("Relu"), work_dir() / "relu_only.onnx");
+  expect_clean_error(run_kiln("quantize " + (work_dir() / "relu_only.onnx").string() + " -o " + out.string()),
+                     "nothing to quantize");
+  // every failure above left no output file behind
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out.string() + ".tmp-kiln"));
+}
