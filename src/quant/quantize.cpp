@@ -98,16 +98,23 @@ class Quantizer {
 
  private:
   // Q/DQ after value v (once per value); uses of v read the DQ output.
-  ValueId insert_qdq(ValueId v, ActParams p, const std::string& base) {
+  ValueId insert_qdq(ValueId v, ActParams p, const std::string&) {
     if (auto it = qdq_of_.find(v); it != qdq_of_.end()) return it->second;
-    ValueId s = ir::add_scalar_f32(g_, base + "_scale", p.scale);
-    DType zt = cfg_.act_bits == 16 ? (cfg_.act_signed ? DType::kI16 : DType::kU16)
-                                   : (cfg_.act_signed ? DType::kI8 : DType::kU8);
-    ValueId z = ir::add_scalar(g_, base + "_zero_point", zt, p.zero_point);
-    ValueId q = ir::append_node(g_, base + "_quantize", OpKind::kQuantizeLinear, {v, s, z}, ir::QuantizeLinearAttrs{})[0];
+    // Short generated names and one (scale, zero point) constant pair per
+    // distinct pair: on LeNet the names alone were 4.7 KB of a 30 KB file.
+    auto key = std::make_pair(p.scale, p.zero_point);
+    auto [cit, fresh] = act_consts_.try_emplace(key, std::make_pair(ir::kNoValue, ir::kNoValue));
+    std::string id = "a" + std::to_string(act_consts_.size() - 1);
+    if (fresh) {
+      DType zt = cfg_.act_bits == 16 ? (cfg_.act_signed ? DType::kI16 : DType::kU16)
+                                     : (cfg_.act_signed ? DType::kI8 : DType::kU8);
+      cit->second = {ir::add_scalar_f32(g_, id + "s", p.scale), ir::add_scalar(g_, id + "z", zt, p.zero_point)};
+    }
+    auto [s, z] = cit->second;
+    std::string tag = std::to_string(qdq_of_.size());
+    ValueId q = ir::append_node(g_, "q" + tag, OpKind::kQuantizeLinear, {v, s, z}, ir::QuantizeLinearAttrs{})[0];
     int q_index = int(g_.nodes.size()) - 1;
-    ValueId dq = ir::append_node(g_, base + "_dequantize", OpKind::kDequantizeLinear, {q, s, z},
-                                 ir::DequantizeLinearAttrs{})[0];
+    ValueId dq = ir::append_node(g_, "dq" + tag, OpKind::kDequantizeLinear, {q, s, z}, ir::DequantizeLinearAttrs{})[0];
     ir::replace_uses(g_, v, dq, q_index);
     qdq_of_[v] = dq;
     dq_params_[dq] = p;
@@ -159,7 +166,9 @@ class Quantizer {
     KILN_ASSIGN(Tensor q, weight_storage(node, wv.constant, *params, slot.axis, true, wv.name));
     std::string base = n.name + "_w";
     ValueId qv = g_.add_constant(g_.unique_name(wv.name + "_quantized"), std::move(q));
-    g_.metadata["kiln.bits." + g_.value(qv).name] = std::to_string(bits);
+    // Widths whose storage is wider than the values (2/3/5/6/7 bits in int8)
+    // are recorded so sizes can be reported at their nominal width.
+    if (bits != 8 && bits != 16 && bits != 4) g_.metadata["kiln.bits." + g_.value(qv).name] = std::to_string(bits);
     ValueId s = params->scale.size() == 1 ? ir::add_scalar_f32(g_, base + "_scale", params->scale[0])
                                           : g_.add_constant(g_.unique_name(base + "_scale"), scale_tensor(*params, wv.constant));
     ir::DequantizeLinearAttrs da;
@@ -311,6 +320,7 @@ class Quantizer {
   ir::Graph float_;  // the graph before quantization, for GPTQ statistics from float activations
   std::map<ValueId, ValueId> qdq_of_;       // float value -> its DQ output
   std::map<ValueId, ActParams> dq_params_;  // DQ output -> params
+  std::map<std::pair<float, int32_t>, std::pair<ValueId, ValueId>> act_consts_;  // (scale, zp) -> constants
 };
 
 }  // namespace
