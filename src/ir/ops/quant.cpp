@@ -127,6 +127,19 @@ Result<void> check_scale(InferCtx& c, size_t i, const char* what) {
   return {};
 }
 
+// QLinearMatMul / QLinearConv operands: a, a_scale, a_zero_point, b, b_scale,
+// b_zero_point, y_scale, y_zero_point (a/b named x/w for Conv).
+Result<void> check_qlinear_operands(InferCtx& c, const std::string& a, const std::string& b) {
+  KILN_TRY(check_8bit(c, 0, a.c_str()));
+  KILN_TRY(check_8bit(c, 3, b.c_str()));
+  KILN_TRY(check_8bit(c, 7, "y_zero_point"));
+  KILN_TRY(check_scale(c, 1, (a + "_scale").c_str()));
+  KILN_TRY(check_scale(c, 4, (b + "_scale").c_str()));
+  KILN_TRY(check_scale(c, 6, "y_scale"));
+  KILN_TRY(check_zp(c, 2, 0, a.c_str()));
+  return check_zp(c, 5, 3, b.c_str());
+}
+
 }  // namespace
 
 Result<void> infer_quantize_linear(InferCtx& c) {
@@ -184,15 +197,7 @@ Result<void> infer_matmul_integer(InferCtx& c) {
 }
 
 Result<void> infer_qlinear_matmul(InferCtx& c) {
-  // Inputs: a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point.
-  KILN_TRY(check_8bit(c, 0, "a"));
-  KILN_TRY(check_8bit(c, 3, "b"));
-  KILN_TRY(check_8bit(c, 7, "y_zero_point"));
-  KILN_TRY(check_scale(c, 1, "a_scale"));
-  KILN_TRY(check_scale(c, 4, "b_scale"));
-  KILN_TRY(check_scale(c, 6, "y_scale"));
-  KILN_TRY(check_zp(c, 2, 0, "a"));
-  KILN_TRY(check_zp(c, 5, 3, "b"));
+  KILN_TRY(check_qlinear_operands(c, "a", "b"));
   return infer_matmul_like(c, 0, 3, c.in[7].dtype);
 }
 
@@ -205,15 +210,7 @@ Result<void> infer_conv_integer(InferCtx& c) {
 }
 
 Result<void> infer_qlinear_conv(InferCtx& c) {
-  // Inputs: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B.
-  KILN_TRY(check_8bit(c, 0, "x"));
-  KILN_TRY(check_8bit(c, 3, "w"));
-  KILN_TRY(check_8bit(c, 7, "y_zero_point"));
-  KILN_TRY(check_scale(c, 1, "x_scale"));
-  KILN_TRY(check_scale(c, 4, "w_scale"));
-  KILN_TRY(check_scale(c, 6, "y_scale"));
-  KILN_TRY(check_zp(c, 2, 0, "x"));
-  KILN_TRY(check_zp(c, 5, 3, "w"));
+  KILN_TRY(check_qlinear_operands(c, "x", "w"));  // then the optional int32 bias B
   if (c.has(8) && c.in[8].dtype != DType::kI32) return c.fail("bias must be i32, got " + dt_str(c.in[8].dtype));
   return infer_conv_like(c, 0, 3, c.in[7].dtype);
 }
