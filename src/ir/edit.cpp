@@ -52,6 +52,22 @@ void replace_uses(Graph& g, ValueId from, ValueId to, int except) {
     if (o == from) o = to;
 }
 
+std::vector<std::string> output_names(const Graph& g) {
+  std::vector<std::string> names;
+  for (auto id : g.outputs) names.push_back(g.value(id).name);
+  return names;
+}
+
+void keep_output_names(Graph& g, const std::vector<std::string>& names) {
+  for (size_t k = 0; k < g.outputs.size() && k < names.size(); ++k) {
+    Value& out = g.value(g.outputs[k]);
+    if (out.name == names[k]) continue;
+    for (auto& v : g.values)
+      if (v.name == names[k]) v.name = g.unique_name(names[k] + "_inner");
+    out.name = names[k];
+  }
+}
+
 std::vector<int> consumers(const Graph& g, ValueId id) {
   std::vector<int> c;
   for (size_t i = 0; i < g.nodes.size(); ++i)

@@ -19,6 +19,11 @@ ValueId add_scalar(Graph& g, const std::string& name, DType dt, int64_t v);
 ValueId add_tensor_f32(Graph& g, const std::string& name, const std::vector<float>& v);
 // Every use of `from` (node inputs, graph outputs) becomes `to`, except inputs of node index `except`.
 void replace_uses(Graph& g, ValueId from, ValueId to, int except = -1);
+// Graph outputs named by the user (e.g. "logits") keep their names when a pass
+// redirects them to a new value: output k takes names[k] again, and the value
+// that held it is renamed. Call with the names taken before the pass.
+std::vector<std::string> output_names(const Graph& g);
+void keep_output_names(Graph& g, const std::vector<std::string>& names);
 // Nodes reading value `id` (indices into g.nodes).
 std::vector<int> consumers(const Graph& g, ValueId id);
 // Reorders nodes so each comes after its producers; error on a cycle.

@@ -6,6 +6,7 @@
 
 #include "io/file.h"
 #include "ir/op_table.h"
+#include "onnx/kiln_file.h"
 #include "onnx/tensor_proto.h"
 
 namespace kiln::onnx_io {
@@ -54,7 +55,7 @@ void type_to_proto(const ir::Graph& g, const ir::Value& v, onnx::ValueInfoProto*
 
 }  // namespace
 
-Result<void> export_model(const ir::Graph& g, onnx::ModelProto* m) {
+Result<void> export_model(const ir::Graph& g, onnx::ModelProto* m, const ExportOptions& opt) {
   m->set_ir_version(10);
   m->set_producer_name("kiln");
   m->set_producer_version("0.1.0");
@@ -78,23 +79,35 @@ Result<void> export_model(const ir::Graph& g, onnx::ModelProto* m) {
       tensor_to_proto(g.value(id).constant, g.value(id).name, gp->add_initializer());
   for (auto id : g.inputs) type_to_proto(g, g.value(id), gp->add_input());
   for (auto id : g.outputs) type_to_proto(g, g.value(id), gp->add_output());
+  bool kiln_domain = false;
   for (const auto& n : g.nodes) {
     // kiln's own integer ops (from passes/lower_qdq) have no ONNX definition;
     // the QDQ graph they were lowered from is the exportable form.
-    if (!ir::op_domain(n.op).empty())
+    std::string_view domain = ir::op_domain(n.op);
+    if (!domain.empty() && !opt.allow_kiln_ops)
       return make_error(g.describe(n) + ": op of domain '" + std::string(ir::op_domain(n.op)) +
                         "' has no ONNX form; export the QDQ graph it was lowered from (passes/lower_qdq)");
     auto* np = gp->add_node();
     np->set_name(n.name);
     np->set_op_type(std::string(ir::op_name(n.op)));
+    if (!domain.empty()) {
+      np->set_domain(std::string(domain));
+      kiln_domain = true;
+    }
     for (auto id : n.inputs) np->add_input(id == ir::kNoValue ? "" : g.value(id).name);
     for (auto id : n.outputs) np->add_output(id == ir::kNoValue ? "" : g.value(id).name);
     for (const auto& [k, v] : ir::attrs_to_map(n.attrs)) attr_to_proto(k, v, np->add_attribute());
+  }
+  if (kiln_domain) {
+    auto* kop = m->add_opset_import();
+    kop->set_domain("kiln");
+    kop->set_version(1);
   }
   return {};
 }
 
 Result<void> save_model(const ir::Graph& g, const std::string& path) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".kiln") == 0) return save_kiln(g, path);
   onnx::ModelProto m;
   KILN_TRY(export_model(g, &m));
   std::string bytes;

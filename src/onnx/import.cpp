@@ -1,4 +1,5 @@
 #include "onnx/import.h"
+#include "onnx/kiln_file.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -298,6 +299,11 @@ Result<ir::Graph> import_model(const onnx::ModelProto& m, const std::string& bas
 Result<ir::Graph> load_model(const std::string& path) {
   KILN_ASSIGN(std::string bytes, io::read_file(path));
   if (bytes.empty()) return make_error(path + ": file is empty, not an ONNX model");
+  if (is_kiln_file(bytes)) {
+    auto g = decode_kiln(bytes);
+    if (!g.ok()) return make_error(path + ": " + g.error().message);
+    return g;
+  }
   onnx::ModelProto m;
   if (!m.ParseFromString(bytes))
     return make_error(path + ": not a valid ONNX model (protobuf parse failed: file truncated or corrupt)");

@@ -582,6 +582,7 @@ void remove_unused_values(Graph& g) {
 
 Result<int> lower_qdq(ir::Graph& g) {
   int total = 0;
+  auto names = ir::output_names(g);
   // Each round makes the graph strictly more integer; the bound only guards
   // against a bug turning into an endless loop.
   for (size_t round = 0;; ++round) {
@@ -595,6 +596,7 @@ Result<int> lower_qdq(ir::Graph& g) {
     total += n;
   }
   if (total > 0) remove_unused_values(g);
+  ir::keep_output_names(g, names);
   return total;
 }
 

@@ -361,7 +361,10 @@ Result<void> quantize_graph(ir::Graph& g, const QuantizeConfig& cfg, const std::
   if (quantizable_nodes(g, cfg).empty())
     return make_error("the model has nothing to quantize (no Conv/Gemm/MatMul with constant float weights" +
                       std::string(cfg.exclude.empty() ? "" : " outside the excluded layers") + ")");
-  return Quantizer(g, cfg, act).run();
+  auto names = ir::output_names(g);
+  KILN_TRY(Quantizer(g, cfg, act).run());
+  ir::keep_output_names(g, names);
+  return {};
 }
 
 int64_t nominal_parameter_bytes(const ir::Graph& g) {

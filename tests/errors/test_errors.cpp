@@ -200,6 +200,26 @@ TEST(Errors, BadDatasetFiles) {
   expect_clean_error(o, "Fashion-MNIST not found");
 }
 
+TEST(Errors, DamagedKilnFile) {
+  fs::path good = work_dir() / "lenet.kiln";
+  Outcome w = run_kiln("convert " + kLenet + " -o " + good.string());
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  std::string b = slurp(good.string());
+  std::string flipped = b;
+  flipped[b.size() / 2] = char(flipped[b.size() / 2] ^ 1);
+  write_bytes(work_dir() / "flipped.kiln", flipped);
+  expect_clean_error(run_kiln("run " + (work_dir() / "flipped.kiln").string() + " --random 1"), "checksum mismatch");
+  write_bytes(work_dir() / "short.kiln", b.substr(0, 7));
+  expect_clean_error(run_kiln("info " + (work_dir() / "short.kiln").string()), "short.kiln: truncated");
+  // A .kiln holding kiln's integer ops cannot become ONNX: named refusal, no file.
+  fs::path q = work_dir() / "q.kiln", back = work_dir() / "q_back.onnx";
+  fs::remove(back);
+  Outcome qo = run_kiln("quantize " + kLenet + " --calib-samples 64 --eval-limit 100 -o " + q.string());
+  ASSERT_EQ(qo.exit_code, 0) << qo.err;
+  expect_clean_error(run_kiln("convert " + q.string() + " -o " + back.string()), "has no ONNX form");
+  EXPECT_FALSE(fs::exists(back));
+}
+
 TEST(Errors, NoHalfWrittenOutputs) {
   // A failing run leaves no output files behind.
   fs::path out = work_dir() / "outs";

@@ -1,6 +1,8 @@
 // kiln convert MODEL -o OUT.onnx: import into kiln's IR and export again at
 // opset 21 (old-opset attribute forms become inputs, Upsample becomes Resize,
-// Constant nodes become initializers). Written atomically.
+// Constant nodes become initializers). -o OUT.kiln writes the compact .kiln
+// container instead; a .kiln input converts back to ONNX as long as it holds
+// no kiln-only ops. Written atomically.
 #include <cstdio>
 
 #include "commands.h"
@@ -16,17 +18,17 @@ struct ConvertOptions {
 
 void run_convert(const ConvertOptions& o) {
   ir::Graph g = load_graph(o.model);
-  unwrap(onnx_io::save_model(g, o.out));
-  std::printf("wrote %s (opset %d, %zu nodes)\n", o.out.c_str(), onnx_io::kExportOpset, g.nodes.size());
+  std::string what = save_graph(g, o.out);
+  std::printf("wrote %s (%s)\n", o.out.c_str(), what.c_str());
 }
 
 }  // namespace
 
 void add_convert_command(CLI::App& app) {
   auto o = std::make_shared<ConvertOptions>();
-  auto* cmd = app.add_subcommand("convert", "Re-export a model through kiln's IR as ONNX opset 21");
-  cmd->add_option("model", o->model, "ONNX model file")->required();
-  cmd->add_option("-o,--output", o->out, "Output ONNX file")->required();
+  auto* cmd = app.add_subcommand("convert", "Re-export a model through kiln's IR as ONNX opset 21, or as a compact .kiln file");
+  cmd->add_option("model", o->model, "Model file (.onnx or .kiln)")->required();
+  cmd->add_option("-o,--output", o->out, "Output file: .onnx, or .kiln for kiln's compact container")->required();
   cmd->callback([o] { run_convert(*o); });
 }
 

@@ -71,7 +71,8 @@ void print_result_table(const Measured& fp32, const Measured& q, const std::stri
   std::printf("\n%-26s %14s %14s\n", "", "float32", what.c_str());
   std::printf("%-26s %14lld %14lld\n", "parameter bytes", (long long)fp32.param_bytes, (long long)q.param_bytes);
   std::printf("%-26s %14lld %14lld\n", "file bytes", (long long)fp32.file_bytes, (long long)q.file_bytes);
-  std::printf("%-26s %14s %13.1f%%\n", "size vs float32", "100.0%", 100.0 * double(q.param_bytes) / double(fp32.param_bytes));
+  std::printf("%-26s %14s %13.1f%%\n", "parameters vs float32", "100.0%", 100.0 * double(q.param_bytes) / double(fp32.param_bytes));
+  std::printf("%-26s %14s %13.1f%%\n", "file vs float32 file", "100.0%", 100.0 * double(q.file_bytes) / double(fp32.file_bytes));
   if (fp32.has_accuracy) {
     std::printf("%-26s %13.2f%% %13.2f%%\n", "top-1", fp32.top1, q.top1);
     std::printf("%-26s %14s %+13.2f\n", "drop (points)", "", fp32.top1 - q.top1);
@@ -95,7 +96,8 @@ void run_single(const QuantizeOptions& o, Measurer& m, const ir::Graph& prepared
     else
       std::printf("bias correction on %d layer(s): SQNR %.1f dB -> %.1f dB\n", layers, before.sqnr_db, after.sqnr_db);
   }
-  if (!o.out.empty()) unwrap(onnx_io::save_model(q, o.out));
+  std::string written;
+  if (!o.out.empty()) written = save_graph(q, o.out);
   Measured mq = m.measure(q, o.out);
   std::string label = o.mode == "static" ? "W" + std::to_string(o.bits) + "A" + std::to_string(o.act_bits) + " int"
                       : o.mode == "weight-only" ? "W" + std::to_string(o.bits) + " weight-only"
@@ -104,7 +106,7 @@ void run_single(const QuantizeOptions& o, Measurer& m, const ir::Graph& prepared
               o.mode.c_str(), o.weight_method.c_str(), o.per_tensor ? "per-tensor" : (o.group_size ? "per-group" : "per-channel"),
               o.mode == "static" ? o.act_method.c_str() : "float");
   print_result_table(fp32, mq, label);
-  if (!o.out.empty()) std::printf("\nwrote %s (QDQ ONNX, opset %d)\n", o.out.c_str(), onnx_io::kExportOpset);
+  if (!o.out.empty()) std::printf("\nwrote %s (%s)\n", o.out.c_str(), written.c_str());
 }
 
 void run_sweep(const QuantizeOptions& o, Measurer& m, const ir::Graph& prepared,
@@ -223,7 +225,7 @@ void add_quantize_command(CLI::App& app) {
   auto o = std::make_shared<QuantizeOptions>();
   auto* cmd = app.add_subcommand("quantize", "Quantize a model (static W8A8, weight-only, dynamic) and measure it");
   cmd->add_option("model", o->model, "ONNX model file")->required();
-  cmd->add_option("-o,--output", o->out, "Quantized QDQ ONNX model to write");
+  cmd->add_option("-o,--output", o->out, "Quantized model to write: QDQ ONNX (.onnx), or the compact .kiln container holding the integer ops");
   cmd->add_option("--mode", o->mode, "static | weight-only | dynamic")->capture_default_str();
   cmd->add_option("--bits", o->bits, "Weight bits (2..8, 16)")->capture_default_str();
   cmd->add_option("--act-bits", o->act_bits, "Activation bits for static mode (8 or 16)")->capture_default_str();

@@ -9,7 +9,10 @@
 #include "core/half.h"
 #include "io/npy.h"
 #include "ir/bind.h"
+#include "onnx/export.h"
 #include "onnx/import.h"
+#include "onnx/kiln_file.h"
+#include "passes/lower_qdq.h"
 #include "onnx/tensor_proto.h"
 
 namespace kiln::cli {
@@ -17,6 +20,24 @@ namespace kiln::cli {
 ir::Graph load_graph(const std::string& path) {
   if (!std::filesystem::exists(path)) throw CliError{path + ": model file not found"};
   return unwrap(onnx_io::load_model(path));
+}
+
+bool is_kiln_path(const std::string& path) { return path.size() >= 5 && path.compare(path.size() - 5, 5, ".kiln") == 0; }
+
+std::string save_graph(const ir::Graph& g, const std::string& path) {
+  if (!is_kiln_path(path)) {
+    unwrap(onnx_io::save_model(g, path));
+    return "ONNX, opset " + std::to_string(onnx_io::kExportOpset) + ", " + std::to_string(g.nodes.size()) + " nodes";
+  }
+  ir::Graph lowered = g;
+  unwrap(passes::lower_qdq(lowered));
+  onnx_io::KilnFileStats st;
+  unwrap(onnx_io::save_kiln(lowered, path, &st));
+  char buf[200];
+  std::snprintf(buf, sizeof buf, ".kiln, %zu nodes, %lld bytes: graph %lld, tensors %lld (%d of %d stored sparse)",
+                lowered.nodes.size(), (long long)st.file_bytes, (long long)st.graph_bytes, (long long)st.tensor_bytes,
+                st.sparse_tensors, st.tensors);
+  return buf;
 }
 
 std::map<std::string, int64_t> parse_dims(const std::vector<std::string>& specs) {

@@ -27,6 +27,12 @@ inline void unwrap(Result<void> r) {
 }
 
 ir::Graph load_graph(const std::string& path);
+// Writes `g` to `path` atomically and returns a description of what was
+// written: ONNX (opset 21), or, for a path ending in .kiln, the compact .kiln
+// container (onnx/kiln_file.h) holding the graph after passes/lower_qdq, so a
+// quantized model is stored as the integer ops it runs as.
+std::string save_graph(const ir::Graph& g, const std::string& path);
+bool is_kiln_path(const std::string& path);
 // "NAME=SIZE" pairs into a map; bad syntax is a CliError.
 std::map<std::string, int64_t> parse_dims(const std::vector<std::string>& specs);
 // Inputs from "[NAME=]FILE" specs (.npy or ONNX TensorProto .pb), matched by

@@ -89,7 +89,8 @@ void run_mixed_precision(double max_drop, const quant::BuildOptions& base, Measu
   quant::BuildOptions b = base;
   b.config.layer_bits = plan.bits;
   ir::Graph q = unwrap(quant::build_quantized(prepared, b, obs));
-  if (!out.empty()) unwrap(onnx_io::save_model(q, out));
+  std::string written;
+  if (!out.empty()) written = save_graph(q, out);
   Measured mixed = m.measure(q, out);
   quant::BuildOptions u8 = base;
   Measured uniform = m.measure(unwrap(quant::build_quantized(prepared, u8, obs)), "");
@@ -109,7 +110,7 @@ void run_mixed_precision(double max_drop, const quant::BuildOptions& base, Measu
   std::printf("\nmixed plan: %.1f%% of uniform 8-bit, drop %.2f <= %.2f: %s (%d evaluations)\n",
               100.0 * double(mixed.param_bytes) / double(uniform.param_bytes), fp32.top1 - mixed.top1, max_drop,
               ok ? "met" : "NOT met", plan.evaluations);
-  if (!out.empty()) std::printf("wrote %s\n", out.c_str());
+  if (!out.empty()) std::printf("wrote %s (%s)\n", out.c_str(), written.c_str());
 }
 
 }  // namespace kiln::cli
