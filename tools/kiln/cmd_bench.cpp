@@ -17,6 +17,7 @@ namespace kiln::cli {
 namespace {
 
 struct BenchOptions {
+  bool fake_quant = false;
   std::string model, backend = "reference";
   std::vector<std::string> dims;
   int64_t batch = 1, warmup = 5, iters = 0, threads = 1, seed = 0;
@@ -46,6 +47,7 @@ void run_bench(const BenchOptions& o) {
   int64_t model_bytes = int64_t(std::filesystem::file_size(o.model));
   runtime::SessionOptions so;
   so.backend = o.backend;
+  so.lower_qdq = !o.fake_quant;
   auto session = unwrap(runtime::Session::create(std::move(g), so));
   RunStats stats;
   Progress progress("warm-up", o.warmup);
@@ -107,8 +109,9 @@ void run_bench(const BenchOptions& o) {
 void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("bench", "Time a model: latency percentiles, throughput, memory");
-  cmd->add_option("model", o->model, "ONNX model file")->required();
+  cmd->add_option("model", o->model, "Model file (.onnx or .kiln)")->required();
   cmd->add_option("--backend", o->backend, "Backend to run on")->capture_default_str();
+  cmd->add_flag("--fake-quant", o->fake_quant, "Run a QDQ model as fake quantization (float ops between Quantize/DequantizeLinear), not lowered to integer ops");
   cmd->add_option("--batch", o->batch, "Batch size (binds the leading symbolic dim)")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
   cmd->add_option("--dim", o->dims, "Bind another symbolic dimension, e.g. --dim seq=128");
   cmd->add_option("--threads", o->threads, "Threads")->check(CLI::Range(int64_t(1), int64_t(1024)))->capture_default_str();

@@ -12,6 +12,7 @@ namespace kiln::cli {
 namespace {
 
 struct EvalOptions {
+  bool fake_quant = false;
   std::string model, dataset, data_dir = io::kFashionMnistDir, split = "t10k", backend = "reference";
   int64_t batch = 100, limit = 0;
 };
@@ -23,6 +24,7 @@ void run_eval(const EvalOptions& o) {
   auto data = unwrap(io::load_fashion_mnist(o.data_dir, o.split));
   runtime::SessionOptions so;
   so.backend = o.backend;
+  so.lower_qdq = !o.fake_quant;
   auto session = unwrap(runtime::Session::create(std::move(g), so));
   Progress progress("eval", 0);
   auto acc = unwrap(report::evaluate(session, data, 0, o.limit, o.batch, [&](int64_t done, int64_t total) {
@@ -39,13 +41,14 @@ void run_eval(const EvalOptions& o) {
 void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto* cmd = app.add_subcommand("eval", "Measure a classifier's top-1 accuracy on a dataset");
-  cmd->add_option("model", o->model, "ONNX model file")->required();
+  cmd->add_option("model", o->model, "Model file (.onnx or .kiln)")->required();
   cmd->add_option("--dataset", o->dataset, "Dataset: fashion-mnist")->required();
   cmd->add_option("--data-dir", o->data_dir, "Folder with the IDX files")->capture_default_str();
   cmd->add_option("--split", o->split, "t10k (test) or train")->check(CLI::IsMember({"t10k", "train"}))->capture_default_str();
   cmd->add_option("--batch", o->batch, "Images per run")->check(CLI::Range(int64_t(1), int64_t(100000)))->capture_default_str();
   cmd->add_option("--limit", o->limit, "Only the first N images")->check(CLI::NonNegativeNumber);
   cmd->add_option("--backend", o->backend, "Backend to run on")->capture_default_str();
+  cmd->add_flag("--fake-quant", o->fake_quant, "Run a QDQ model as fake quantization (float ops between Quantize/DequantizeLinear), not lowered to integer ops");
   cmd->callback([o] { run_eval(*o); });
 }
 

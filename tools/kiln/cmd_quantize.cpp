@@ -106,6 +106,11 @@ void run_single(const QuantizeOptions& o, Measurer& m, const ir::Graph& prepared
               o.mode.c_str(), o.weight_method.c_str(), o.per_tensor ? "per-tensor" : (o.group_size ? "per-group" : "per-channel"),
               o.mode == "static" ? o.act_method.c_str() : "float");
   print_result_table(fp32, mq, label);
+  if (o.mode == "static" && mq.has_accuracy) {
+    Measured fake = m.measure(q, "", false);
+    std::printf("%-26s %14s %13.2f%%   (fake-quant simulation; integer execution above)\n", "top-1 fake-quant", "",
+                fake.top1);
+  }
   if (!o.out.empty()) std::printf("\nwrote %s (%s)\n", o.out.c_str(), written.c_str());
 }
 

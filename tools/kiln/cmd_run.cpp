@@ -13,6 +13,7 @@ namespace kiln::cli {
 namespace {
 
 struct RunOptions {
+  bool fake_quant = false;
   std::string model, output_dir, backend = "reference";
   std::vector<std::string> inputs, dims;
   int64_t seed = -1;
@@ -48,6 +49,7 @@ void run_run(const RunOptions& o) {
   }
   runtime::SessionOptions so;
   so.backend = o.backend;
+  so.lower_qdq = !o.fake_quant;
   auto session = unwrap(runtime::Session::create(std::move(g), so));
   auto outputs = unwrap(session.run(inputs));
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -65,12 +67,13 @@ void run_run(const RunOptions& o) {
 void add_run_command(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   auto* cmd = app.add_subcommand("run", "Run a model once on given or random inputs and save its outputs");
-  cmd->add_option("model", o->model, "ONNX model file")->required();
+  cmd->add_option("model", o->model, "Model file (.onnx or .kiln)")->required();
   cmd->add_option("-i,--input", o->inputs, "[NAME=]FILE (.npy or ONNX TensorProto .pb); by name, else in input order");
   cmd->add_option("--random", o->seed, "Use random inputs from this seed instead of files")->check(CLI::NonNegativeNumber);
   cmd->add_option("--dim", o->dims, "With --random: bind a symbolic dimension, e.g. --dim N=4 (default 1)");
   cmd->add_option("-o,--output-dir", o->output_dir, "Save each output as DIR/<output name>.npy");
   cmd->add_option("--backend", o->backend, "Backend to run on")->capture_default_str();
+  cmd->add_flag("--fake-quant", o->fake_quant, "Run a QDQ model as fake quantization (float ops between Quantize/DequantizeLinear), not lowered to integer ops");
   cmd->callback([o] { run_run(*o); });
 }
 

@@ -39,11 +39,13 @@ Measured Measurer::measure_float() {
   return float_;
 }
 
-Measured Measurer::measure(const ir::Graph& q, const std::string& path) {
+Measured Measurer::measure(const ir::Graph& q, const std::string& path, bool integer) {
   Measured r;
   r.param_bytes = quant::nominal_parameter_bytes(q);
   r.file_bytes = path.empty() ? serialized_bytes(q) : int64_t(std::filesystem::file_size(path));
-  auto session = unwrap(runtime::Session::create(q));
+  runtime::SessionOptions so;
+  so.lower_qdq = integer;
+  auto session = unwrap(runtime::Session::create(q, so));
   if (has_labels_) {
     Progress p("evaluate", 0);
     auto acc = unwrap(report::evaluate(session, test_, 0, eval_limit_, 250, [&](int64_t d, int64_t t) {

@@ -25,7 +25,9 @@ class Measurer {
   Measurer(const ir::Graph& fp32, const std::string& fp32_path, const quant::CalibSource& calib, int64_t eval_limit);
   Measured measure_float();
   // `path`: the file written for q, or "" to count its serialized size.
-  Measured measure(const ir::Graph& q, const std::string& path);
+  // integer = false runs the QDQ graph as fake quantization (float ops between
+  // Q/DQ), the simulation that predicts the integer result before lowering.
+  Measured measure(const ir::Graph& q, const std::string& path, bool integer = true);
   std::string metric_name() const { return has_labels_ ? "top1" : "sqnr_db"; }
   bool has_labels() const { return has_labels_; }
 
