@@ -578,10 +578,35 @@ void remove_unused_values(Graph& g) {
   }
 }
 
+// DQ(uint8 constant, s, zero point 128 everywhere) => DQ(int8 constant - 128, s):
+// the same dequantized values, in the symmetric signed form the integer ops
+// take (quant::QuantizeConfig::unsigned_weights writes the unsigned form).
+int signed_weights(Graph& g) {
+  int n = 0;
+  for (auto& node : g.nodes) {
+    if (node.op != OpKind::kDequantizeLinear || node.inputs.size() < 3 || node.inputs[2] == kNoValue) continue;
+    const ir::Value& qv = g.value(node.inputs[0]);
+    const ir::Value& zv = g.value(node.inputs[2]);
+    if (!qv.is_constant() || !zv.is_constant() || qv.constant.dtype() != DType::kU8 || zv.constant.dtype() != DType::kU8)
+      continue;
+    bool all128 = true;
+    for (int64_t k = 0; k < zv.constant.numel(); ++k) all128 = all128 && zv.constant.data<uint8_t>()[k] == 128;
+    if (!all128) continue;
+    auto t = Tensor::create(DType::kI8, qv.constant.shape());
+    if (!t.ok()) continue;
+    for (int64_t k = 0; k < qv.constant.numel(); ++k) t->data<int8_t>()[k] = int8_t(int(qv.constant.data<uint8_t>()[k]) - 128);
+    std::string name = g.unique_name(qv.name + "_signed");
+    node.inputs[0] = g.add_constant(name, std::move(*t));
+    node.inputs.resize(2);
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace
 
 Result<int> lower_qdq(ir::Graph& g) {
-  int total = 0;
+  int total = signed_weights(g);
   auto names = ir::output_names(g);
   // Each round makes the graph strictly more integer; the bound only guards
   // against a bug turning into an endless loop.

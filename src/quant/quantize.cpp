@@ -1,5 +1,6 @@
 #include "quant/quantize.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ir/edit.h"
@@ -164,6 +165,13 @@ class Quantizer {
     auto params = choose_weight_params(wv.constant, o, wv.name);
     if (!params.ok()) return make_error(g_.describe(n) + ": " + params.error().message);
     KILN_ASSIGN(Tensor q, weight_storage(node, wv.constant, *params, slot.axis, true, wv.name));
+    if (cfg_.unsigned_weights && q.dtype() == DType::kI8 &&
+        std::all_of(params->zero_point.begin(), params->zero_point.end(), [](int32_t z) { return z == 0; })) {
+      KILN_ASSIGN(Tensor u, Tensor::create(DType::kU8, q.shape()));
+      for (int64_t k = 0; k < q.numel(); ++k) u.data<uint8_t>()[k] = uint8_t(int(q.data<int8_t>()[k]) + 128);
+      q = std::move(u);
+      for (auto& z : params->zero_point) z = 128;
+    }
     std::string base = n.name + "_w";
     ValueId qv = g_.add_constant(g_.unique_name(wv.name + "_quantized"), std::move(q));
     // Widths whose storage is wider than the values (2/3/5/6/7 bits in int8)

@@ -37,6 +37,12 @@ struct QuantizeConfig {
   double percentile = 99.99;
   bool per_channel = true;
   bool weight_symmetric = true;           // false: weight zero points (weight-only mode)
+  // Store symmetric int8 weights as uint8 with zero point 128: the same
+  // integers, but ONNX Runtime's x86 kernels multiply u8 x u8 exactly where
+  // u8 x s8 saturates 16-bit pair sums (measured: its fused QLinearConv then
+  // disagrees with its own unfused path on 4.3% of LeNet's test images).
+  // TensorRT wants the signed form. passes/lower_qdq maps it back to int8.
+  bool unsigned_weights = false;
   int64_t group_size = 0;                 // weight-only: groups along the input-channel axis
   std::set<std::string> exclude;          // node names or op types kept in float
   std::map<std::string, int> layer_bits;  // per-node weight bits (mixed precision)

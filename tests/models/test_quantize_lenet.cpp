@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -154,10 +155,11 @@ TEST(QuantizeLenet, MixedPrecisionWithinBoundAndSmallerThanUniform8) {
 TEST(QuantizeLenet, OnnxRuntimeAgreesWithIntegerExecution) {
   auto& f = fixture();
   quant::BuildOptions b;
-  // The --reduce-range form: ONNX Runtime's x86 u8 x s8 kernels saturate 16-bit
-  // pair sums with full-range 8-bit weights (its fused path then disagrees with
-  // its own unfused QDQ path on ~4% of images); 7-bit weights avoid that.
-  b.config.weight_bits = 7;
+  // Full 8-bit weights stored as uint8 with zero point 128 (--unsigned-weights):
+  // ONNX Runtime's x86 u8 x s8 kernels saturate 16-bit pair sums with int8
+  // weights (its fused path then disagrees with its own unfused QDQ path on
+  // ~4% of images); its u8 x u8 kernels are exact.
+  b.config.unsigned_weights = true;
   b.act.method = quant::ActMethod::kPercentile;
   b.act.symmetric = false;
   auto q = quant::build_quantized(f.prepared, b, f.obs);
@@ -173,6 +175,22 @@ TEST(QuantizeLenet, OnnxRuntimeAgreesWithIntegerExecution) {
   ASSERT_TRUE(ort.ok());
   auto s = runtime::Session::create(*q);
   ASSERT_TRUE(s.ok());
+  // The unsigned form lowers to the same integer ops and outputs as int8 weights.
+  int qops = 0;
+  for (const auto& node : s->graph().nodes) qops += node.op == ir::OpKind::kQConv || node.op == ir::OpKind::kQGemm;
+  EXPECT_EQ(qops, 4);
+  quant::BuildOptions bs = b;
+  bs.config.unsigned_weights = false;
+  auto qs = quant::build_quantized(f.prepared, bs, f.obs);
+  ASSERT_TRUE(qs.ok());
+  auto ss = runtime::Session::create(*qs);
+  ASSERT_TRUE(ss.ok());
+  {
+    auto x = report::image_batch(f.test, 0, 500, true).value();
+    auto yu = s->run(std::vector<Tensor>{x}).value(), ys = ss->run(std::vector<Tensor>{x}).value();
+    ASSERT_EQ(yu[0].nbytes(), ys[0].nbytes());
+    EXPECT_EQ(std::memcmp(yu[0].raw(), ys[0].raw(), size_t(yu[0].nbytes())), 0);
+  }
   int64_t agree = 0, n = ort->numel();
   for (int64_t start = 0; start < n; start += 500) {
     auto x = report::image_batch(f.test, start, 500, true).value();

@@ -32,7 +32,8 @@ struct QuantizeOptions {
   std::vector<std::string> calib = {"fashion-mnist"}, exclude;
   int bits = 8, act_bits = 8;
   double percentile = 99.99, max_drop = -1;
-  bool per_tensor = false, sweep = false, bias_correction = false, asymmetric = false, reduce_range = false, equalize = false;
+  bool per_tensor = false, sweep = false, bias_correction = false, asymmetric = false, reduce_range = false, equalize = false,
+       unsigned_weights = false;
   int64_t group_size = 0, calib_samples = 1000, eval_limit = 0;
 };
 
@@ -59,6 +60,7 @@ quant::BuildOptions build_options(const QuantizeOptions& o, const quant::CalibSo
   b.config.percentile = o.percentile;
   b.config.per_channel = !o.per_tensor;
   b.config.weight_symmetric = !o.asymmetric;
+  b.config.unsigned_weights = o.unsigned_weights;
   b.config.group_size = o.group_size;
   b.config.exclude = {o.exclude.begin(), o.exclude.end()};
   b.act.method = unwrap(quant::parse_act_method(o.act_method));
@@ -238,7 +240,9 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--method", o->act_method, "Activation Delta: minmax | percentile | entropy | mse")->capture_default_str();
   cmd->add_option("--percentile", o->percentile, "Percentile for the percentile methods")->check(CLI::Range(50.0, 100.0))->capture_default_str();
   cmd->add_flag("--asymmetric", o->asymmetric, "Weight-only: asymmetric weights (zero points), one more level at low bit widths");
-  cmd->add_flag("--reduce-range", o->reduce_range, "7-bit weights (for ONNX Runtime's x86 kernels, which saturate with 8-bit weights)");
+  cmd->add_flag("--reduce-range", o->reduce_range, "7-bit weights (another way around ONNX Runtime's x86 saturation; costs accuracy)");
+  cmd->add_flag("--unsigned-weights", o->unsigned_weights,
+                "Store 8-bit weights as uint8 with zero point 128 (same integers): ONNX Runtime's x86 kernels then match kiln exactly; TensorRT wants the default int8");
   cmd->add_flag("--per-tensor", o->per_tensor, "One weight scale per tensor instead of per output channel");
   cmd->add_option("--group-size", o->group_size, "Weight-only: one scale per G input channels")->check(CLI::NonNegativeNumber);
   cmd->add_option("--calib", o->calib, "Calibration data: fashion-mnist, or [NAME=].npy/.pb/IDX files or folders")->capture_default_str();
