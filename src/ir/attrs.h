@@ -7,6 +7,7 @@
 #include "ir/attr_fields.h"
 #include "ir/ops/common.h"
 #include "ir/ops/elementwise.h"
+#include "ir/ops/kiln_fused.h"
 #include "ir/ops/kiln_quant.h"
 #include "ir/ops/nn.h"
 #include "ir/ops/quant.h"
@@ -24,7 +25,8 @@ using Attrs = std::variant<NoAttrs, LeakyReluAttrs, EluAttrs, ThresholdedReluAtt
                            FlattenAttrs, ConcatAttrs, TransposeAttrs, SplitAttrs, GatherNDAttrs,
                            ScatterElementsAttrs, ScatterNDAttrs, PadAttrs, ConstantOfShapeAttrs, ShapeAttrs,
                            TriluAttrs, OneHotAttrs, CompressAttrs, EyeLikeAttrs, ReverseSequenceAttrs, ResizeAttrs,
-                           QuantizeLinearAttrs, DequantizeLinearAttrs, QConvAttrs, QGemmAttrs>;
+                           QuantizeLinearAttrs, DequantizeLinearAttrs, QConvAttrs, QGemmAttrs,
+                           FusedConvAttrs, FusedGemmAttrs>;
 
 // AttrMap of a typed struct (only non-default fields), for export and printing.
 AttrMap attrs_to_map(const Attrs& a);

@@ -154,6 +154,9 @@ enum class OpKind : uint16_t {
   // domain "kiln": integer ops produced by passes/lower_qdq (no ONNX form)
   kQConv,
   kQGemm,
+  // domain "kiln": Conv/Gemm + activation, produced by passes/fuse_activation
+  kFusedConv,
+  kFusedGemm,
   kCount
 };
 

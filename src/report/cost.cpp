@@ -25,7 +25,8 @@ Cost node_cost(const ir::Graph& g, const ir::Node& n) {
     case OpKind::kConv:
     case OpKind::kConvInteger:
     case OpKind::kQLinearConv:
-    case OpKind::kQConv: {
+    case OpKind::kQConv:
+    case OpKind::kFusedConv: {
       // each output element: (Cin/group) * prod(kernel) MACs; weight is [Cout, Cin/group, k...]
       bool q = n.op == OpKind::kQLinearConv || n.op == OpKind::kQConv;
       const ir::ValueType* w = type_of(g, n.inputs[q ? 3 : 1]);
@@ -48,11 +49,13 @@ Cost node_cost(const ir::Graph& g, const ir::Node& n) {
     case OpKind::kMatMul:
     case OpKind::kMatMulInteger:
     case OpKind::kQLinearMatMul:
-    case OpKind::kQGemm: {
+    case OpKind::kQGemm:
+    case OpKind::kFusedGemm: {
       // K = the contracted dim of A
       if (!in0 || !in0->rank_known || in0->shape.empty() || in0->shape.back() < 0) return Cost{0, 0, false};
       int64_t k = in0->shape.back();
       if (n.op == OpKind::kGemm && n.attr<ir::GemmAttrs>().transA) k = in0->shape[0];
+      if (n.op == OpKind::kFusedGemm && n.attr<ir::FusedGemmAttrs>().transA) k = in0->shape[0];
       c.macs = out_n * k;
       c.flops = 2 * c.macs;
       break;
@@ -103,6 +106,7 @@ Cost node_cost(const ir::Graph& g, const ir::Node& n) {
     default:
       c.flops = out_n;  // elementwise: one op per output element
   }
+  if (n.op == OpKind::kFusedConv || n.op == OpKind::kFusedGemm) c.flops += out_n;  // the fused activation
   return c;
 }
 

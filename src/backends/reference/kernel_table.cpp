@@ -171,6 +171,10 @@ const KernelRow kRows[] = {
     {OpKind::kQConv, run_qconv},
     {OpKind::kQGemm, run_qgemm},
     // end quant_kiln
+    // fused.cpp
+    {OpKind::kFusedConv, run_fused_conv},
+    {OpKind::kFusedGemm, run_fused_gemm},
+    // end fused
 };
 }  // namespace
 

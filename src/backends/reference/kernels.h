@@ -154,4 +154,9 @@ Result<void> run_qconv(KernelCtx&);
 Result<void> run_qgemm(KernelCtx&);
 // end quant_kiln
 
+// fused.cpp (domain "kiln": Conv/Gemm + activation from passes/fuse_activation)
+Result<void> run_fused_conv(KernelCtx&);
+Result<void> run_fused_gemm(KernelCtx&);
+// end fused
+
 }  // namespace kiln::ref
