@@ -253,3 +253,27 @@ TEST(Errors, QuantizeBadInputs) {
   EXPECT_FALSE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out.string() + ".tmp-kiln"));
 }
+
+TEST(Errors, PruneBadInputs) {
+  fs::path out = work_dir() / "p.kiln";
+  fs::remove(out);
+  std::string p = "prune " + kLenet + " -o " + out.string();
+  Outcome range = run_kiln(p + " --sparsity 1.5");
+  EXPECT_EQ(range.exit_code, 2) << range.err;
+  expect_clean_error(run_kiln(p + " --nm 4:2"), "N:M pattern 4:2 is invalid");
+  expect_clean_error(run_kiln(p + " --nm two"), "--nm must look like N:M");
+  expect_clean_error(run_kiln(p + " --sparsity 0.5 --recover"), "--recover re-fits layers after channel pruning");
+  expect_clean_error(run_kiln(p), "choose --sparsity, --nm, --channels or --max-accuracy-drop");
+  // A model with no weights: nothing to prune, named; bad calibration data, named.
+  save_model(one_node_model("Relu"), work_dir() / "relu_prune.onnx");
+  auto x = kiln::Tensor::create(kiln::DType::kF32, {2, 3});
+  ASSERT_TRUE(kiln::io::save_npy(*x, (work_dir() / "relu_calib.npy").string()).ok());
+  expect_clean_error(run_kiln("prune " + (work_dir() / "relu_prune.onnx").string() + " --sparsity 0.5 --calib " +
+                              (work_dir() / "relu_calib.npy").string() + " -o " + out.string()),
+                     "nothing to prune");
+  auto bad = kiln::Tensor::create(kiln::DType::kF32, {2, 1, 27, 28});
+  ASSERT_TRUE(kiln::io::save_npy(*bad, (work_dir() / "prune_bad_calib.npy").string()).ok());
+  expect_clean_error(run_kiln(p + " --channels 0.3 --recover --calib " + (work_dir() / "prune_bad_calib.npy").string()),
+                     "prune_bad_calib.npy");
+  EXPECT_FALSE(fs::exists(out));
+}

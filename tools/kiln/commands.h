@@ -10,5 +10,7 @@ void add_eval_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_optimize_command(CLI::App& app);
+void add_prune_command(CLI::App& app);
 
 }  // namespace kiln::cli

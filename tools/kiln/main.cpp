@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_bench_command(app);
   kiln::cli::add_convert_command(app);
   kiln::cli::add_quantize_command(app);
+  kiln::cli::add_optimize_command(app);
+  kiln::cli::add_prune_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
