@@ -12,7 +12,7 @@ prints each model's op histogram (op_type counts), opset and file size.
 
 Models
 ------
-    resnet18, resnet50, mobilenet_v2
+    resnet18, resnet50, mobilenet_v2 (resnet18_bn: resnet18 with its BatchNormalization nodes kept)
         torchvision (weights=None), input [1,3,224,224], opset 13,
         input "input", output "output", dynamic batch axis "N".
     transformer
@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 SEED = 1234
-ALL_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "transformer"]
+ALL_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "transformer", "resnet18_bn"]
 
 
 def _seed_everything(seed):
@@ -144,6 +144,11 @@ def _transformer():
 def build(name):
     if name in ("resnet18", "resnet50", "mobilenet_v2"):
         return _torchvision(name)
+    if name == "resnet18_bn":
+        # The same network, exported with its BatchNormalization nodes kept
+        # (TrainingMode.PRESERVE on an eval-mode model skips the exporter's
+        # Conv+BN folding), so kiln's own fold_batchnorm pass has real work.
+        return _torchvision("resnet18")
     if name == "transformer":
         return _transformer()
     raise SystemExit("unknown model %r (known: %s)"
@@ -195,6 +200,8 @@ def export_one(name, out_root):
             opset_version=opset,
             input_names=["input"], output_names=["output"],
             dynamic_axes=dyn,
+            training=(torch.onnx.TrainingMode.PRESERVE if name.endswith("_bn")
+                      else torch.onnx.TrainingMode.EVAL),
             do_constant_folding=True)
 
     proto = onnx.load(onnx_path)
