@@ -277,3 +277,16 @@ TEST(Errors, PruneBadInputs) {
                      "prune_bad_calib.npy");
   EXPECT_FALSE(fs::exists(out));
 }
+
+TEST(Errors, OptimizeBadInputs) {
+  fs::path out = work_dir() / "opt.onnx";
+  fs::remove(out);
+  std::string o = "optimize " + kLenet + " -o " + out.string();
+  Outcome bad_pass = run_kiln(o + " --passes fold_constants,nope");
+  EXPECT_EQ(bad_pass.exit_code, 2);
+  expect_clean_error(bad_pass, "nope");
+  expect_clean_error(run_kiln(o + " --dump-after nope"), "nope");
+  expect_clean_error(run_kiln(o + " --quantize int4"), "--quantize supports int8");
+  expect_clean_error(run_kiln(o + " --prune 0.5 --recover"), "--recover re-fits layers after channel pruning");
+  EXPECT_FALSE(fs::exists(out));
+}

@@ -160,3 +160,23 @@ TEST(PruneLenet, CliSensitivityAndSearch) {
   EXPECT_GT(zeros, 10000) << "the search should find well over 45% sparsity on LeNet";
   fs::remove(out);
 }
+
+TEST(PruneLenet, CliCombinedPruneQuantize) {
+  std::string out = (fs::temp_directory_path() / "kiln_combined.kiln").string();
+  auto [rc, log] = sh(std::string(KILN_BIN) + " optimize " + kLenet + " --prune 0.5 --quantize int8 -o " + out);
+  ASSERT_EQ(rc, 0) << log;
+  std::printf("%s", log.c_str());
+  auto value_after = [&](const std::string& label, int column) {
+    auto pos = log.find("\n" + label);
+    EXPECT_NE(pos, std::string::npos) << label << " in:\n" << log;
+    std::istringstream row(log.substr(pos + 1 + label.size()));
+    std::string cell;
+    for (int i = 0; i < column; ++i) row >> cell;
+    return std::stod(cell);
+  };
+  EXPECT_LE(value_after("drop (points)", 1), 1.0);
+  EXPECT_LE(value_after("file bytes", 3), 20.0);  // percent of the original file
+  EXPECT_LE(value_after("non-zero parameters", 3), 55.0);
+  EXPECT_LE(value_after("peak activation bytes", 3), 50.0);
+  fs::remove(out);
+}

@@ -4,7 +4,12 @@
 // the max relative output difference between the original and the optimized
 // model on one random input (symbolic dims bound to 1 unless --dim). ONNX
 // output runs only the passes whose result ONNX can express; .kiln runs all.
-// Errors: tests/errors/test_errors.cpp; the pipeline: tests/models/test_passes_models.cpp.
+// With --prune S / --prune-channels R [--recover] / --quantize int8 it is the
+// combined pipeline: ONNX-expressible graph passes -> prune -> recover ->
+// quantize (static W8A8), and one before/after table of accuracy (or output
+// SQNR), parameters, non-zeros, file size, MACs and peak activation memory.
+// Errors: tests/errors/test_errors.cpp; the pipeline: tests/models/test_passes_models.cpp;
+// the combined pipeline: tests/models/test_prune_models.cpp.
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -15,7 +20,12 @@
 #include "ir/bind.h"
 #include "ir/op_table.h"
 #include "ir/print.h"
+#include "map/memory_plan.h"
 #include "passes/pipeline.h"
+#include "prune_steps.h"
+#include "quant/calibrate.h"
+#include "quant/pipeline.h"
+#include "quant_measure.h"
 #include "report/cost.h"
 #include "runtime/session.h"
 
@@ -29,6 +39,13 @@ struct OptimizeOptions {
   std::vector<std::string> passes, dims;
   bool list_passes = false, verify = false;
   int64_t seed = 0;
+  // Combined pipeline (prune -> recover -> quantize).
+  double prune = -1, prune_channels = -1;
+  bool recover = false;
+  std::string quantize;
+  std::vector<std::string> calib = {"fashion-mnist"};
+  int64_t calib_samples = 0, eval_limit = 0;
+  bool combined() const { return prune >= 0 || prune_channels >= 0 || !quantize.empty(); }
 };
 
 struct GraphSummary {
@@ -82,8 +99,82 @@ void list_passes() {
                 std::string(p.what).c_str());
 }
 
+// Peak activation bytes at batch 1 (symbolic dims 1): the memory plan's arena.
+int64_t peak_memory(const ir::Graph& g) {
+  ir::Graph b = g;
+  unwrap(ir::bind_symbols(b, {}, 1));
+  passes::PipelineOptions shapes_only;
+  shapes_only.only = {"fold_shapes", "fold_constants", "cleanup"};
+  unwrap(passes::run_pipeline(b, shapes_only));
+  auto m = map::plan_memory(b);
+  return m.ok() ? m->arena_bytes : -1;
+}
+
+void run_combined(const OptimizeOptions& o) {
+  if (o.recover && o.prune_channels < 0) throw CliError{"--recover re-fits layers after channel pruning: use it with --prune-channels", 2};
+  if (!o.quantize.empty() && o.quantize != "int8") throw CliError{"--quantize supports int8 (static W8A8); got '" + o.quantize + "'", 2};
+  ir::Graph original = load_graph(o.model);
+  quant::CalibSpec spec;
+  spec.items = o.calib;
+  bool mnist = o.calib.size() == 1 && o.calib[0] == "fashion-mnist";
+  spec.count = o.calib_samples > 0 ? o.calib_samples : (mnist ? 1000 : 0);
+  quant::CalibSource calib = unwrap(quant::open_calib_source(original, spec));
+  Measurer m(original, o.model, calib, o.eval_limit);
+
+  // 1. Graph passes whose result stays plain ONNX (BN folding, no-ops, shape
+  //    folding): pruning and quantization work on Conv/Gemm, not fused ops.
+  ir::Graph g = original;
+  passes::PipelineOptions po;
+  po.onnx_only = true;
+  passes::PipelineResult res = unwrap(passes::run_pipeline(g, po));
+  int rewrites = 0;
+  for (const auto& p : res.passes) rewrites += p.rewrites;
+  std::printf("graph passes  %d rewrite(s), %zu -> %zu nodes\n", rewrites, original.nodes.size(), g.nodes.size());
+  // 2-3. Prune, recover.
+  PruneSteps steps;
+  steps.sparsity = o.prune;
+  steps.channels = o.prune_channels;
+  steps.recover = o.recover;
+  steps.recover_samples = calib.size();
+  if (steps.any()) apply_prune_steps(g, steps, calib);
+  // 4. Quantize.
+  if (!o.quantize.empty()) {
+    ir::Graph prepared = unwrap(quant::prepare_for_quantization(g));
+    quant::BuildOptions b;
+    auto obs = unwrap(quant::calibrate(prepared, quant::activation_values(prepared, b.config), calib, 0));
+    g = unwrap(quant::build_quantized(prepared, b, obs));
+    std::printf("quantized     W8A8 static, %zu activation(s) calibrated on %s\n", obs.size(), calib.description().c_str());
+  }
+  std::string what = save_graph(g, o.out);
+  // The written file is what is measured.
+  ir::Graph written = load_graph(o.out);
+  Measured a = m.measure_float(), b = m.measure(written, o.out);
+  ModelCounts ca = count_model(original), cb = count_model(written);
+  int64_t pa = peak_memory(original), pb = peak_memory(written);
+  std::printf("\n%-24s %16s %16s %10s\n", "", "original", "optimized", "ratio");
+  if (a.has_accuracy) {
+    std::printf("%-24s %15.2f%% %15.2f%%\n", "top-1", a.top1, b.top1);
+    std::printf("%-24s %16s %+16.2f\n", "drop (points)", "", a.top1 - b.top1);
+  } else {
+    std::printf("%-24s %16s %13.1f dB\n", "output SQNR", "", b.sqnr_db);
+  }
+  auto row = [](const char* name, int64_t x, int64_t y) {
+    std::printf("%-24s %16lld %16lld %9.1f%%\n", name, (long long)x, (long long)y, x > 0 ? 100.0 * double(y) / double(x) : 0.0);
+  };
+  row("parameters", ca.params, cb.params);
+  row("non-zero parameters", ca.nonzeros, cb.nonzeros);
+  row("file bytes", a.file_bytes, b.file_bytes);
+  row("MACs (batch 1)", ca.macs, cb.macs);
+  row("peak activation bytes", pa, pb);
+  std::printf("\nwrote %s (%s)\n", o.out.c_str(), what.c_str());
+}
+
 void run_optimize(const OptimizeOptions& o) {
   if (o.list_passes) return list_passes();
+  if (o.combined()) {
+    if (o.model.empty() || o.out.empty()) throw CliError{"give a MODEL and -o OUT (.onnx or .kiln)", 2};
+    return run_combined(o);
+  }
   if (o.model.empty() || o.out.empty()) throw CliError{"give a MODEL and -o OUT (.onnx or .kiln)", 2};
   if (auto r = passes::check_pass_names(o.passes); !r.ok()) throw CliError{r.error().message, 2};
   if (!o.dump_after.empty()) {
@@ -155,6 +246,13 @@ void add_optimize_command(CLI::App& app) {
   cmd->add_flag("--verify", o->verify, "Check the graph (ir::verify) after every pass");
   cmd->add_option("--dim", o->dims, "Symbolic dim size for the comparison and FLOPs, NAME=SIZE (default 1)");
   cmd->add_option("--seed", o->seed, "Seed of the random comparison input");
+  cmd->add_option("--prune", o->prune, "Combined pipeline: unstructured magnitude pruning (global) to this sparsity")->check(CLI::Range(0.0, 0.99));
+  cmd->add_option("--prune-channels", o->prune_channels, "Combined pipeline: remove this fraction of each prunable layer's channels")->check(CLI::Range(0.0, 0.95));
+  cmd->add_flag("--recover", o->recover, "Combined pipeline: least-squares re-fit after --prune-channels");
+  cmd->add_option("--quantize", o->quantize, "Combined pipeline: int8 (static W8A8, calibrated on --calib)");
+  cmd->add_option("--calib", o->calib, "Calibration data: fashion-mnist, or [NAME=].npy/.pb/IDX files or folders");
+  cmd->add_option("--calib-samples", o->calib_samples, "Calibration samples (default: 1000 Fashion-MNIST images, or all given)")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+  cmd->add_option("--eval-limit", o->eval_limit, "Measure accuracy on the first N test images only")->check(CLI::NonNegativeNumber);
   cmd->callback([o] { run_optimize(*o); });
 }
 
