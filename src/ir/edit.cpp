@@ -125,4 +125,43 @@ int remove_dead_nodes(Graph& g) {
   return removed;
 }
 
+int remove_unused_values(Graph& g) {
+  std::vector<char> keep(g.values.size(), 0);
+  auto mark = [&](ValueId id) {
+    if (id != kNoValue) keep[size_t(id)] = 1;
+  };
+  for (auto id : g.inputs) mark(id);
+  for (auto id : g.outputs) mark(id);
+  for (const auto& n : g.nodes) {
+    for (auto id : n.inputs) mark(id);
+    for (auto id : n.outputs) mark(id);
+  }
+  int removed = 0;
+  std::vector<ValueId> remap(g.values.size(), kNoValue);
+  std::vector<Value> kept;
+  for (size_t i = 0; i < g.values.size(); ++i) {
+    if (keep[i]) {
+      remap[i] = ValueId(kept.size());
+      kept.push_back(std::move(g.values[i]));
+    } else if (g.values[i].is_constant()) {
+      ++removed;
+    }
+  }
+  if (kept.size() == g.values.size()) {
+    g.values = std::move(kept);
+    return 0;
+  }
+  g.values = std::move(kept);
+  auto apply = [&](ValueId& id) {
+    if (id != kNoValue) id = remap[size_t(id)];
+  };
+  for (auto& id : g.inputs) apply(id);
+  for (auto& id : g.outputs) apply(id);
+  for (auto& n : g.nodes) {
+    for (auto& id : n.inputs) apply(id);
+    for (auto& id : n.outputs) apply(id);
+  }
+  return removed;
+}
+
 }  // namespace kiln::ir

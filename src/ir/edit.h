@@ -30,5 +30,9 @@ std::vector<int> consumers(const Graph& g, ValueId id);
 Result<void> topo_sort(Graph& g);
 // Removes nodes none of whose outputs is used; returns how many.
 int remove_dead_nodes(Graph& g);
+// Drops values no node, graph input or graph output refers to (left over
+// weights and intermediates of rewritten patterns), renumbering the rest;
+// returns how many of the dropped values were constants.
+int remove_unused_values(Graph& g);
 
 }  // namespace kiln::ir

@@ -545,38 +545,6 @@ Result<int> run_phase(Graph& g, Rewrite rw) {
   return count;
 }
 
-// Drops values nothing reads or writes any more (the float weights, scales and
-// intermediates of rewritten patterns), renumbering the rest, so that printed
-// and measured graphs show only what runs.
-void remove_unused_values(Graph& g) {
-  std::vector<char> keep(g.values.size(), 0);
-  auto mark = [&](ValueId id) {
-    if (id != kNoValue) keep[size_t(id)] = 1;
-  };
-  for (auto id : g.inputs) mark(id);
-  for (auto id : g.outputs) mark(id);
-  for (const auto& n : g.nodes) {
-    for (auto id : n.inputs) mark(id);
-    for (auto id : n.outputs) mark(id);
-  }
-  std::vector<ValueId> remap(g.values.size(), kNoValue);
-  std::vector<ir::Value> kept;
-  for (size_t i = 0; i < g.values.size(); ++i)
-    if (keep[i]) {
-      remap[i] = ValueId(kept.size());
-      kept.push_back(std::move(g.values[i]));
-    }
-  g.values = std::move(kept);
-  auto apply = [&](ValueId& id) {
-    if (id != kNoValue) id = remap[size_t(id)];
-  };
-  for (auto& id : g.inputs) apply(id);
-  for (auto& id : g.outputs) apply(id);
-  for (auto& n : g.nodes) {
-    for (auto& id : n.inputs) apply(id);
-    for (auto& id : n.outputs) apply(id);
-  }
-}
 
 // DQ(uint8 constant, s, zero point 128 everywhere) => DQ(int8 constant - 128, s):
 // the same dequantized values, in the symmetric signed form the integer ops
@@ -620,7 +588,7 @@ Result<int> lower_qdq(ir::Graph& g) {
     if (n == 0) break;
     total += n;
   }
-  if (total > 0) remove_unused_values(g);
+  if (total > 0) ir::remove_unused_values(g);
   ir::keep_output_names(g, names);
   return total;
 }

@@ -1,6 +1,6 @@
 #include "passes/pass_util.h"
 
-#include "backends/reference/kernel.h"
+#include "backends/reference/reference.h"
 #include "ir/edit.h"
 #include "ir/infer.h"
 #include "ir/op_table.h"
@@ -86,28 +86,13 @@ Tensor f32_tensor(const Shape& shape, const std::vector<double>& v) {
 
 Result<std::vector<Tensor>> eval_node(const ir::Graph& g, const ir::Node& n) {
   std::string where = g.describe(n);
-  ref::KernelFn fn = ref::find_kernel(n.op);
-  if (!fn) return make_error(where + ": no reference kernel");
-  std::vector<Tensor> outs(n.outputs.size());
-  ir::InferCtx ictx{n, {}, {}, {}, [] { return int64_t(-1); }, where};
-  ref::KernelCtx kctx{n, {}, outs, where};
+  std::vector<const Tensor*> in;
   for (auto id : n.inputs) {
     const Tensor* t = id == kNoValue ? nullptr : &g.value(id).constant;
     if (t && !t->defined()) return make_error(where + ": input '" + g.value(id).name + "' is not constant");
-    kctx.in.push_back(t);
-    ictx.in_value.push_back(t);
-    ictx.in.push_back(t ? ir::ValueType{t->dtype(), t->shape(), true} : ir::ValueType{});
+    in.push_back(t);
   }
-  ictx.out.resize(n.outputs.size());
-  KILN_TRY(ir::op_info(n.op).infer(ictx));
-  for (size_t o = 0; o < outs.size(); ++o)
-    if (ictx.out[o].rank_known && is_static(ictx.out[o].shape) && ictx.out[o].dtype != DType::kUndefined) {
-      KILN_ASSIGN(outs[o], Tensor::create(ictx.out[o].dtype, ictx.out[o].shape));
-    }
-  KILN_TRY(fn(kctx));
-  for (size_t o = 0; o < outs.size(); ++o)
-    if (n.outputs[o] != kNoValue && !outs[o].defined()) return make_error(where + ": no output " + std::to_string(o));
-  return outs;
+  return ref::run_node(n, in, where);
 }
 
 std::optional<std::vector<double>> per_channel(const Tensor& c, const Shape& out, size_t axis, int64_t channels) {

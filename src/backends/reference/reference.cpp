@@ -80,28 +80,13 @@ class ReferenceExecutable final : public Executable {
   }
 
   Result<void> run_node(const ir::Node& n, const std::vector<Tensor>& env, std::vector<Tensor>& outs) {
-    std::string where = g_.describe(n);
-    KernelFn fn = find_kernel(n.op);
-    if (!fn) return make_error(where + ": the reference backend has no kernel for this op");
-    ir::InferCtx ictx{n, {}, {}, {}, [] { return int64_t(-1); }, where};
-    KernelCtx kctx{n, {}, outs, where};
+    std::vector<const Tensor*> in;
     for (auto id : n.inputs) {
       const Tensor* t = lookup(id, env);
-      if (t && !t->defined()) return make_error(where + ": input '" + g_.value(id).name + "' was not computed");
-      kctx.in.push_back(t);
-      ictx.in_value.push_back(t);
-      ictx.in.push_back(t ? ir::ValueType{t->dtype(), t->shape(), true} : ir::ValueType{});
+      if (t && !t->defined()) return make_error(g_.describe(n) + ": input '" + g_.value(id).name + "' was not computed");
+      in.push_back(t);
     }
-    ictx.out.resize(n.outputs.size());
-    KILN_TRY(ir::op_info(n.op).infer(ictx));
-    for (size_t o = 0; o < outs.size(); ++o)
-      if (ictx.out[o].rank_known && is_static(ictx.out[o].shape) && ictx.out[o].dtype != DType::kUndefined) {
-        KILN_ASSIGN(outs[o], Tensor::create(ictx.out[o].dtype, ictx.out[o].shape));
-      }
-    KILN_TRY(fn(kctx));
-    for (size_t o = 0; o < outs.size(); ++o)
-      if (n.outputs[o] != ir::kNoValue && !outs[o].defined())
-        return make_error(where + ": kernel produced no output " + std::to_string(o));
+    KILN_ASSIGN(outs, ref::run_node(n, in, g_.describe(n)));
     return {};
   }
 
@@ -110,6 +95,29 @@ class ReferenceExecutable final : public Executable {
 };
 
 }  // namespace
+
+Result<std::vector<Tensor>> run_node(const ir::Node& n, const std::vector<const Tensor*>& inputs, const std::string& where) {
+  KernelFn fn = find_kernel(n.op);
+  if (!fn) return make_error(where + ": the reference backend has no kernel for this op");
+  std::vector<Tensor> outs(n.outputs.size());
+  ir::InferCtx ictx{n, {}, {}, {}, [] { return int64_t(-1); }, where};
+  KernelCtx kctx{n, inputs, outs, where};
+  for (const Tensor* t : inputs) {
+    ictx.in_value.push_back(t);
+    ictx.in.push_back(t ? ir::ValueType{t->dtype(), t->shape(), true} : ir::ValueType{});
+  }
+  ictx.out.resize(n.outputs.size());
+  KILN_TRY(ir::op_info(n.op).infer(ictx));
+  for (size_t o = 0; o < outs.size(); ++o)
+    if (ictx.out[o].rank_known && is_static(ictx.out[o].shape) && ictx.out[o].dtype != DType::kUndefined) {
+      KILN_ASSIGN(outs[o], Tensor::create(ictx.out[o].dtype, ictx.out[o].shape));
+    }
+  KILN_TRY(fn(kctx));
+  for (size_t o = 0; o < outs.size(); ++o)
+    if (n.outputs[o] != ir::kNoValue && !outs[o].defined())
+      return make_error(where + ": kernel produced no output " + std::to_string(o));
+  return outs;
+}
 
 Support ReferenceBackend::supports(const ir::Graph&, const ir::Node& n) const {
   if (find_kernel(n.op)) return {};
