@@ -114,11 +114,7 @@ void run_combined(const OptimizeOptions& o) {
   if (o.recover && o.prune_channels < 0) throw CliError{"--recover re-fits layers after channel pruning: use it with --prune-channels", 2};
   if (!o.quantize.empty() && o.quantize != "int8") throw CliError{"--quantize supports int8 (static W8A8); got '" + o.quantize + "'", 2};
   ir::Graph original = load_graph(o.model);
-  quant::CalibSpec spec;
-  spec.items = o.calib;
-  bool mnist = o.calib.size() == 1 && o.calib[0] == "fashion-mnist";
-  spec.count = o.calib_samples > 0 ? o.calib_samples : (mnist ? 1000 : 0);
-  quant::CalibSource calib = unwrap(quant::open_calib_source(original, spec));
+  quant::CalibSource calib = open_calibration(original, o.calib, o.calib_samples);
   Measurer m(original, o.model, calib, o.eval_limit);
 
   // 1. Graph passes whose result stays plain ONNX (BN folding, no-ops, shape
@@ -250,9 +246,7 @@ void add_optimize_command(CLI::App& app) {
   cmd->add_option("--prune-channels", o->prune_channels, "Combined pipeline: remove this fraction of each prunable layer's channels")->check(CLI::Range(0.0, 0.95));
   cmd->add_flag("--recover", o->recover, "Combined pipeline: least-squares re-fit after --prune-channels");
   cmd->add_option("--quantize", o->quantize, "Combined pipeline: int8 (static W8A8, calibrated on --calib)");
-  cmd->add_option("--calib", o->calib, "Calibration data: fashion-mnist, or [NAME=].npy/.pb/IDX files or folders");
-  cmd->add_option("--calib-samples", o->calib_samples, "Calibration samples (default: 1000 Fashion-MNIST images, or all given)")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
-  cmd->add_option("--eval-limit", o->eval_limit, "Measure accuracy on the first N test images only")->check(CLI::NonNegativeNumber);
+  add_calibration_options(cmd, &o->calib, &o->calib_samples, &o->eval_limit);
   cmd->callback([o] { run_optimize(*o); });
 }
 

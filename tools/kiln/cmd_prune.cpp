@@ -145,11 +145,7 @@ void run_prune(const PruneCliOptions& o) {
     if (m < 2 || m > 64 || n < 1 || n >= m) throw CliError{"N:M pattern " + o.nm + " is invalid (need 1 <= N < M <= 64)", 2};
   }
   ir::Graph g = load_graph(o.model);
-  quant::CalibSpec spec;
-  spec.items = o.calib;
-  bool mnist = o.calib.size() == 1 && o.calib[0] == "fashion-mnist";
-  spec.count = o.calib_samples > 0 ? o.calib_samples : (mnist ? 1000 : 0);
-  quant::CalibSource calib = unwrap(quant::open_calib_source(g, spec));
+  quant::CalibSource calib = open_calibration(g, o.calib, o.calib_samples);
   Measurer m(g, o.model, calib, o.eval_limit);
   if (o.sensitivity) {
     run_sensitivity(o, g, m);
@@ -193,9 +189,7 @@ void add_prune_command(CLI::App& app) {
   cmd->add_flag("--sensitivity", o->sensitivity, "Per-layer accuracy (or SQNR) with only that layer pruned at 25/50/75/90%");
   cmd->add_option("--max-accuracy-drop", o->max_drop, "Per-layer sparsities for the sparsest model within this top-1 drop (points)")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--exclude", o->exclude, "Layers kept dense (node names or op types)");
-  cmd->add_option("--calib", o->calib, "Calibration data for --recover and SQNR: fashion-mnist, or [NAME=].npy/.pb/IDX files or folders");
-  cmd->add_option("--calib-samples", o->calib_samples, "Calibration samples (default: 1000 Fashion-MNIST images, or every sample of the given files)")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
-  cmd->add_option("--eval-limit", o->eval_limit, "Measure accuracy on the first N test images only")->check(CLI::NonNegativeNumber);
+  add_calibration_options(cmd, &o->calib, &o->calib_samples, &o->eval_limit);
   cmd->callback([o] { run_prune(*o); });
 }
 

@@ -68,6 +68,21 @@ Measured Measurer::measure(const ir::Graph& q, const std::string& path, bool int
   return r;
 }
 
+quant::CalibSource open_calibration(const ir::Graph& g, const std::vector<std::string>& items, int64_t samples) {
+  quant::CalibSpec spec;
+  spec.items = items;
+  bool mnist = items.size() == 1 && items[0] == "fashion-mnist";
+  spec.count = samples > 0 ? samples : (mnist ? 1000 : 0);
+  return unwrap(quant::open_calib_source(g, spec));
+}
+
+void add_calibration_options(CLI::App* cmd, std::vector<std::string>* items, int64_t* samples, int64_t* eval_limit) {
+  cmd->add_option("--calib", *items, "Calibration data: fashion-mnist, or [NAME=].npy/.pb/IDX files or folders");
+  cmd->add_option("--calib-samples", *samples, "Calibration samples (default: 1000 Fashion-MNIST images, or every sample of the given files)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+  cmd->add_option("--eval-limit", *eval_limit, "Measure accuracy on the first N test images only")->check(CLI::NonNegativeNumber);
+}
+
 void run_mixed_precision(double max_drop, const quant::BuildOptions& base, Measurer& m, const ir::Graph& prepared,
                          const std::map<ir::ValueId, quant::Observer>& obs, const std::string& out) {
   if (!m.has_labels())

@@ -3,6 +3,8 @@
 // Fashion-MNIST test set in integer mode (or output SQNR on the calibration
 // samples when the model is not a Fashion-MNIST classifier).
 #pragma once
+#include <CLI/CLI.hpp>
+
 #include <map>
 #include <string>
 
@@ -42,6 +44,12 @@ class Measurer {
   bool float_done_ = false;
   Measured float_;
 };
+
+// The calibration/evaluation data of prune and optimize: --calib items and
+// --calib-samples (0: 1000 Fashion-MNIST images, or every sample of given files).
+quant::CalibSource open_calibration(const ir::Graph& g, const std::vector<std::string>& items, int64_t samples);
+// Their shared --calib, --calib-samples and --eval-limit options.
+void add_calibration_options(CLI::App* cmd, std::vector<std::string>* items, int64_t* samples, int64_t* eval_limit);
 
 void run_mixed_precision(double max_drop, const quant::BuildOptions& base, Measurer& m, const ir::Graph& prepared,
                          const std::map<ir::ValueId, quant::Observer>& obs, const std::string& out);
