@@ -194,8 +194,7 @@ Result<std::vector<RecoveredLayer>> recover_least_squares(ir::Graph& pruned, con
     int out_ax = n.op == OpKind::kConv ? 0 : (n.op == OpKind::kGemm && n.attr<ir::GemmAttrs>().transB ? 0 : 1);
     int64_t outs_now = w.dim(out_ax);
     std::vector<int64_t> kept;
-    for (const auto& l : pruning.layers)
-      if (l.node == name) kept = l.kept;
+    if (const PrunedLayer* grp = pruning.group_of(name)) kept = grp->kept;
     if (kept.empty())
       for (int64_t c = 0; c < outs_now; ++c) kept.push_back(c);
     int64_t kin = n.op == OpKind::kConv ? w.numel() / w.dim(0) : w.dim(out_ax == 0 ? 1 : 0);

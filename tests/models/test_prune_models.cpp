@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "io/npy.h"
 #include "ir/bind.h"
 #include "onnx/import.h"
 #include "onnx/kiln_file.h"
@@ -180,3 +182,62 @@ TEST(PruneLenet, CliCombinedPruneQuantize) {
   EXPECT_LE(value_after("peak activation bytes", 3), 50.0);
   fs::remove(out);
 }
+
+// Channel groups on the torch CNNs (random weights, so accuracy says nothing):
+// residual stages prune together, depthwise convolutions pass channels
+// through, and the pruned network computes exactly what the original computes
+// with those channels' filters and biases zeroed (the exports have BatchNorm
+// folded, so a zeroed channel stays zero through Relu/Clip, depthwise Conv and Add).
+class PruneTorchModels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PruneTorchModels, ChannelGroupsGiveTheZeroedFunction) {
+  fs::path dir = fs::path(KILN_BINARY_DIR) / "models" / GetParam();
+  auto g = onnx_io::load_model((dir / "model.onnx").string());
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  auto x = io::load_npy((dir / "input_0.npy").string());
+  ASSERT_TRUE(x.ok());
+  ir::Graph p = *g;
+  prune::ChannelPruneOptions o;
+  o.ratio = 0.3;
+  auto r = prune::prune_channels(p, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  size_t joined = 0;
+  for (const auto& l : r->layers) joined = std::max(joined, l.producers.size());
+  EXPECT_GT(joined, 1u) << "residual stages should form groups of several layers";
+  ir::Graph z = *g;
+  auto zero_rows = [&](const std::string& node, const std::vector<int64_t>& kept) {
+    for (auto& n : z.nodes) {
+      if (n.name != node) continue;
+      for (size_t k = 1; k < n.inputs.size() && k < 3; ++k) {
+        if (n.inputs[k] == ir::kNoValue) continue;
+        Tensor& t = z.value(n.inputs[k]).constant;
+        t = t.clone();
+        int64_t inner = t.numel() / t.dim(0);
+        for (int64_t c = 0; c < t.dim(0); ++c)
+          if (!std::binary_search(kept.begin(), kept.end(), c))
+            for (int64_t i = 0; i < inner; ++i) t.data<float>()[c * inner + i] = 0.0f;
+      }
+    }
+  };
+  for (const auto& l : r->layers) {
+    for (const auto& n : l.producers) zero_rows(n, l.kept);
+    for (const auto& n : l.channelwise) zero_rows(n, l.kept);
+  }
+  auto sp = runtime::Session::create(p);
+  auto sz = runtime::Session::create(z);
+  ASSERT_TRUE(sp.ok() && sz.ok());
+  auto yp = sp->run(std::vector<Tensor>{*x}).value()[0];
+  auto yz = sz->run(std::vector<Tensor>{*x}).value()[0];
+  double d = 0, m = 0;
+  for (int64_t i = 0; i < yz.numel(); ++i) {
+    d = std::max(d, std::fabs(yp.as_double(i) - yz.as_double(i)));
+    m = std::max(m, std::fabs(yz.as_double(i)));
+  }
+  double removed = 1.0 - double(conv_macs(p)) / double(conv_macs(*g));
+  std::printf("%s: %zu channel groups (largest %zu layers), conv MACs -%.1f%%, max rel diff vs zeroed original %.2g\n",
+              GetParam().c_str(), r->layers.size(), joined, 100 * removed, d / m);
+  EXPECT_LE(d / m, 1e-4);
+  EXPECT_GE(removed, 0.3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Torch, PruneTorchModels, ::testing::Values("resnet18", "mobilenet_v2"));

@@ -190,29 +190,83 @@ TEST(PruneChannels, SmallerModelEqualsOriginalWithChannelsZeroed) {
   EXPECT_LT(max_rel_diff(run(p, x), run(z, x)), 1e-5);
 }
 
-TEST(PruneChannels, ResidualAndConcatGroupsAreLeftWhole) {
+namespace {
+
+// x [1,4,6,6] -> conv a -> conv b; add(a, b) -> conv c -> output; 1x1 convs.
+// With `input_residual`, the Add takes the graph input instead of a; with
+// `concat`, a Concat of a and b replaces the Add (c then has 8 inputs).
+ir::Graph residual_graph(bool input_residual, bool concat) {
   ir::Graph g;
   ir::ValueId x = g.add_value("x", {DType::kF32, {1, 4, 6, 6}});
   g.inputs = {x};
   ir::ConvAttrs ca;
   ca.kernel_shape = {1, 1};
-  auto conv = [&](const std::string& name, ir::ValueId in, uint32_t seed) {
-    ir::ValueId w = g.add_constant(name + ".w", random_f32({4, 4, 1, 1}, seed));
+  auto conv = [&](const std::string& name, ir::ValueId in, int64_t cin, uint32_t seed) {
+    ir::ValueId w = g.add_constant(name + ".w", random_f32({4, cin, 1, 1}, seed));
     ir::ValueId b = g.add_constant(name + ".b", random_f32({4}, seed + 1));
     return ir::append_node(g, name, ir::OpKind::kConv, {in, w, b}, ca)[0];
   };
-  ir::ValueId a = conv("a", x, 1);
-  ir::ValueId b = conv("b", a, 3);
-  ir::ValueId sum = ir::append_node(g, "add", ir::OpKind::kAdd, {a, b}, ir::NoAttrs{})[0];
-  ir::ValueId c = conv("c", sum, 5);
-  g.outputs = {c};
-  ASSERT_TRUE(ir::infer_graph(g).ok());
+  ir::ValueId a = conv("a", x, 4, 1);
+  ir::ValueId r = ir::append_node(g, "relu", ir::OpKind::kRelu, {a}, ir::NoAttrs{})[0];
+  ir::ValueId b = conv("b", r, 4, 3);
+  ir::ValueId joined;
+  if (concat) {
+    ir::ConcatAttrs cc;
+    cc.axis = 1;
+    joined = ir::append_node(g, "cat", ir::OpKind::kConcat, {a, b}, cc)[0];
+  } else {
+    joined = ir::append_node(g, "add", ir::OpKind::kAdd, {input_residual ? x : a, b}, ir::NoAttrs{})[0];
+  }
+  g.outputs = {conv("c", joined, concat ? 8 : 4, 5)};
+  EXPECT_TRUE(ir::infer_graph(g).ok());
+  return g;
+}
+
+}  // namespace
+
+TEST(PruneChannels, ResidualGroupLosesTheSameChannelsEverywhere) {
+  ir::Graph g = residual_graph(false, false);
   auto found = prune::find_prunable_channels(g);
-  EXPECT_TRUE(found.layers.empty());
-  ASSERT_EQ(found.skipped.size(), 3u);
-  EXPECT_NE(found.skipped[0].find("'add' (Add)"), std::string::npos) << found.skipped[0];
+  ASSERT_EQ(found.layers.size(), 1u);
+  EXPECT_EQ(found.layers[0].producers, (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(found.layers[0].sinks.size(), 2u);  // b reads a's channels, c reads the sum
+  ir::Graph p = g;
   prune::ChannelPruneOptions o;
-  auto r = prune::prune_channels(g, o);
+  o.ratio = 0.5;
+  auto r = prune::prune_channels(p, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const auto& kept = r->layers[0].kept;
+  ASSERT_EQ(kept.size(), 2u);
+  // Zeroing those channels of a and b in the original computes the same function.
+  ir::Graph z = g;
+  for (const char* name : {"a.w", "a.b", "b.w", "b.b"})
+    for (auto& v : z.values) {
+      if (v.name != name) continue;
+      v.constant = v.constant.clone();
+      int64_t inner = v.constant.numel() / 4;
+      for (int64_t c = 0; c < 4; ++c)
+        if (!std::binary_search(kept.begin(), kept.end(), c))
+          for (int64_t i = 0; i < inner; ++i) v.constant.data<float>()[c * inner + i] = 0.0f;
+    }
+  Tensor x = random_f32({1, 4, 6, 6}, 11);
+  EXPECT_LT(max_rel_diff(run(p, x), run(z, x)), 1e-5);
+}
+
+TEST(PruneChannels, GroupsReachingInputsOrConcatAreLeftWhole) {
+  ir::Graph g = residual_graph(true, false);
+  auto found = prune::find_prunable_channels(g);
+  // a (-> relu -> b) alone can go; b's channels meet the graph input in the Add.
+  ASSERT_EQ(found.layers.size(), 1u);
+  EXPECT_EQ(found.layers[0].node, "a");
+  bool named = false;
+  for (const auto& s : found.skipped) named |= s.find("b: its channels reach node 'add' (Add) with an operand outside the group") == 0;
+  EXPECT_TRUE(named) << found.skipped[0];
+  ir::Graph c = residual_graph(false, true);
+  auto fc = prune::find_prunable_channels(c);
+  EXPECT_TRUE(fc.layers.empty());
+  EXPECT_NE(fc.skipped[0].find("'cat' (Concat)"), std::string::npos) << fc.skipped[0];
+  prune::ChannelPruneOptions o;
+  auto r = prune::prune_channels(c, o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("no layer can be channel-pruned"), std::string::npos);
 }
