@@ -26,7 +26,7 @@ using Attrs = std::variant<NoAttrs, LeakyReluAttrs, EluAttrs, ThresholdedReluAtt
                            ScatterElementsAttrs, ScatterNDAttrs, PadAttrs, ConstantOfShapeAttrs, ShapeAttrs,
                            TriluAttrs, OneHotAttrs, CompressAttrs, EyeLikeAttrs, ReverseSequenceAttrs, ResizeAttrs,
                            QuantizeLinearAttrs, DequantizeLinearAttrs, QConvAttrs, QGemmAttrs,
-                           FusedConvAttrs, FusedGemmAttrs>;
+                           FusedConvAttrs, FusedGemmAttrs, AttentionAttrs, ElementwiseChainAttrs>;
 
 // AttrMap of a typed struct (only non-default fields), for export and printing.
 AttrMap attrs_to_map(const Attrs& a);

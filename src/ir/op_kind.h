@@ -157,6 +157,9 @@ enum class OpKind : uint16_t {
   // domain "kiln": Conv/Gemm + activation, produced by passes/fuse_activation
   kFusedConv,
   kFusedGemm,
+  // domain "kiln": passes/fuse_attention and passes/fuse_elementwise_chain
+  kAttention,
+  kElementwiseChain,
   kCount
 };
 

@@ -164,6 +164,8 @@ constexpr std::array<OpInfo, size_t(OpKind::kCount)> kOps = {{
     // domain "kiln" (ir/ops/kiln_fused.h)
     {OpKind::kFusedConv, "FusedConv", 2, 3, 1, 1, &parse_as<FusedConvAttrs>, &infer_fused_conv, "kiln"},
     {OpKind::kFusedGemm, "FusedGemm", 2, 3, 1, 1, &parse_as<FusedGemmAttrs>, &infer_fused_gemm, "kiln"},
+    {OpKind::kAttention, "Attention", 3, 4, 1, 1, &parse_as<AttentionAttrs>, &infer_attention, "kiln"},
+    {OpKind::kElementwiseChain, "ElementwiseChain", 1, 1, 1, 1, &parse_as<ElementwiseChainAttrs>, &infer_elementwise_chain, "kiln"},
 }};
 
 constexpr bool rows_in_order(const std::array<OpInfo, size_t(OpKind::kCount)>& t) {

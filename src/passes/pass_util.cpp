@@ -72,6 +72,14 @@ std::optional<double> scalar_value(const Tensor* t) {
   return t->as_double(0);
 }
 
+std::optional<float> f32_scalar_operand(const Snapshot& s, ValueId c, ValueId x) {
+  const Tensor* t = s.constant(c);
+  if (!t || t->dtype() != DType::kF32 || t->numel() != 1 || s.constant(x)) return std::nullopt;
+  const auto& xt = s.g.value(x).type;
+  if (!xt.rank_known || t->rank() > int64_t(xt.shape.size())) return std::nullopt;
+  return t->data<float>()[0];
+}
+
 std::vector<double> to_doubles(const Tensor& t) {
   std::vector<double> v(size_t(t.numel()));
   for (int64_t i = 0; i < t.numel(); ++i) v[size_t(i)] = t.as_double(i);

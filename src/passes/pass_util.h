@@ -45,6 +45,9 @@ struct Snapshot {
 
 // The single value of a one-element float constant, else nullopt.
 std::optional<double> scalar_value(const Tensor* t);
+// The value of `c` when it is a one-element f32 constant that, as the other
+// operand of a broadcasting op on the non-constant `x`, adds no dims to x.
+std::optional<float> f32_scalar_operand(const Snapshot& s, ir::ValueId c, ir::ValueId x);
 // Elements of a float constant as doubles.
 std::vector<double> to_doubles(const Tensor& t);
 // A float32 constant of the given shape from doubles (rounded once).

@@ -2,7 +2,10 @@
 // that constant folding sees the chains they free; the transformer patterns
 // look for the plain-ONNX forms before anything fuses Gemm/Conv; BatchNorm and
 // elementwise folding change weights before activations fuse onto Conv/Gemm
-// (a fused node no longer matches those patterns); cleanup runs once at the end.
+// (a fused node no longer matches those patterns); attention is fused once
+// LayerNorm/Gelu and the folds have settled the graph around it; elementwise
+// chains form last, so that an activation after Conv/Gemm fuses onto it
+// first; cleanup runs once at the end.
 #include "passes/pipeline.h"
 
 #include <algorithm>
@@ -15,7 +18,9 @@
 #include "passes/fold_constants.h"
 #include "passes/fold_shapes.h"
 #include "passes/fuse_activation.h"
+#include "passes/fuse_attention.h"
 #include "passes/fuse_elementwise.h"
+#include "passes/fuse_elementwise_chain.h"
 #include "passes/fuse_gelu.h"
 #include "passes/fuse_layernorm.h"
 
@@ -30,7 +35,9 @@ constexpr PassInfo kPasses[] = {
     {"fuse_gelu", &fuse_gelu, true, "x * 0.5 * (1 + Erf(x / sqrt 2)) -> Gelu"},
     {"fold_batchnorm", &fold_batchnorm, true, "BatchNormalization after Conv/Gemm/MatMul -> folded into weights and bias"},
     {"fuse_elementwise", &fuse_elementwise, true, "Mul/Div/Add/Sub by per-channel constants after Conv/Gemm -> weights and bias"},
+    {"fuse_attention", &fuse_attention, false, "Softmax(MatMul(Q, K^T) * s [+ mask]) . V -> kiln Attention"},
     {"fuse_activation", &fuse_activation, false, "Conv/Gemm + Relu/Clip/HardSwish/Sigmoid/Gelu/LeakyRelu -> kiln FusedConv/FusedGemm"},
+    {"fuse_elementwise_chain", &fuse_elementwise_chain, false, "2+ single-input elementwise ops in a row -> kiln ElementwiseChain"},
     {"cleanup", &cleanup, true, "remove dead nodes and unused constants (runs once, last)"},
 };
 

@@ -60,6 +60,22 @@ Cost node_cost(const ir::Graph& g, const ir::Node& n) {
       c.flops = 2 * c.macs;
       break;
     }
+    case OpKind::kAttention: {
+      // Y [..., Sq, Dv]: Sk * (D + Dv) MACs per output row element pair, plus
+      // scale, mask and softmax (~5 flops) per score.
+      const ir::ValueType* v = type_of(g, n.inputs[2]);
+      if (!in0 || !in0->rank_known || in0->shape.size() < 2 || !v || !v->rank_known || v->shape.size() < 2 ||
+          in0->shape.back() < 0 || v->shape.back() <= 0 || v->shape[v->shape.size() - 2] < 0)
+        return Cost{0, 0, false};
+      const int64_t d = in0->shape.back(), dv = v->shape.back(), sk = v->shape[v->shape.size() - 2];
+      const int64_t scores = out_n / dv * sk;
+      c.macs = scores * (d + dv);
+      c.flops = 2 * c.macs + 5 * scores;
+      break;
+    }
+    case OpKind::kElementwiseChain:
+      c.flops = out_n * int64_t(n.attr<ir::ElementwiseChainAttrs>().steps.size());
+      break;
     case OpKind::kMaxPool:
     case OpKind::kAveragePool:
     case OpKind::kLpPool: {

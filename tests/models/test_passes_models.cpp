@@ -6,7 +6,8 @@
 // graph has fewer nodes (ONNX-only on the CNNs: not more, as PyTorch already
 // folded their BatchNorms), and the outputs on the model's input_0.npy stay
 // within 1e-5 relative (max |diff| / max |reference|) of the unoptimized
-// model. The transformer's LayerNorm and Gelu subgraphs must be recognised.
+// model. The transformer's LayerNorm and Gelu subgraphs must be recognised,
+// and (kiln-only passes) its 4 attention cores must become Attention nodes.
 // Prints node counts and FLOPs before/after (numbers for BENCHMARKS.md).
 #include <gtest/gtest.h>
 
@@ -117,6 +118,8 @@ TEST_P(PassesOnModels, PipelineKeepsOutputs) {
       EXPECT_EQ(count(g, ir::OpKind::kLayerNormalization), 8);  // 4 layers x 2
       EXPECT_EQ(count(g, ir::OpKind::kGelu), 4);
       EXPECT_EQ(count(g, ir::OpKind::kErf), 0);
+      EXPECT_EQ(count(g, ir::OpKind::kAttention), onnx_only ? 0 : 4);  // one per layer
+      EXPECT_EQ(count(g, ir::OpKind::kSoftmax), onnx_only ? 4 : 0);
     } else if (!onnx_only) {
       EXPECT_GT(count(g, ir::OpKind::kFusedConv), 0);
     }

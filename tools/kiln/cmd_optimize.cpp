@@ -95,7 +95,7 @@ double max_relative_diff(const std::vector<Tensor>& ref, const std::vector<Tenso
 
 void list_passes() {
   for (const auto& p : passes::pass_list())
-    std::printf("%-18s %-5s %s\n", std::string(p.name).c_str(), p.onnx_expressible ? "onnx" : "kiln",
+    std::printf("%-22s %-5s %s\n", std::string(p.name).c_str(), p.onnx_expressible ? "onnx" : "kiln",
                 std::string(p.what).c_str());
 }
 
@@ -197,8 +197,8 @@ void run_optimize(const OptimizeOptions& o) {
     for (const auto& n : res.skipped) s += (s.empty() ? "" : ", ") + n;
     std::printf("ONNX output: skipped %s (kiln-only ops; write .kiln to run them)\n", s.c_str());
   }
-  std::printf("\n%-18s %6s %9s\n", "pass", "runs", "rewrites");
-  for (const auto& p : res.passes) std::printf("%-18s %6d %9d\n", p.name.c_str(), p.runs, p.rewrites);
+  std::printf("\n%-22s %6s %9s\n", "pass", "runs", "rewrites");
+  for (const auto& p : res.passes) std::printf("%-22s %6d %9d\n", p.name.c_str(), p.runs, p.rewrites);
   std::printf("(%d rounds)\n", res.rounds);
 
   GraphSummary a = summarize(original, dims), b = summarize(g, dims);

@@ -175,6 +175,8 @@ const KernelRow kRows[] = {
     {OpKind::kFusedConv, run_fused_conv},
     {OpKind::kFusedGemm, run_fused_gemm},
     // end fused
+    {OpKind::kAttention, run_attention},
+    {OpKind::kElementwiseChain, run_elementwise_chain},
 };
 }  // namespace
 

@@ -158,5 +158,9 @@ Result<void> run_qgemm(KernelCtx&);
 Result<void> run_fused_conv(KernelCtx&);
 Result<void> run_fused_gemm(KernelCtx&);
 // end fused
+// attention.cpp (domain "kiln": from passes/fuse_attention)
+Result<void> run_attention(KernelCtx&);
+// elementwise_chain.cpp (domain "kiln": from passes/fuse_elementwise_chain)
+Result<void> run_elementwise_chain(KernelCtx&);
 
 }  // namespace kiln::ref

@@ -46,6 +46,8 @@ Result<void> infer_qconv(InferCtx&);  // kiln_quant.cpp
 Result<void> infer_qgemm(InferCtx&);  // kiln_quant.cpp
 Result<void> infer_fused_conv(InferCtx&);  // kiln_fused.cpp
 Result<void> infer_fused_gemm(InferCtx&);  // kiln_fused.cpp
+Result<void> infer_attention(InferCtx&);  // kiln_fused.cpp
+Result<void> infer_elementwise_chain(InferCtx&);  // kiln_fused.cpp
 Result<void> infer_quantize_linear(InferCtx&);
 Result<void> infer_range(InferCtx&);
 Result<void> infer_reduce(InferCtx&);

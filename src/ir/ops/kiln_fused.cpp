@@ -1,7 +1,10 @@
-// Shape and dtype inference for kiln's FusedConv and FusedGemm (domain "kiln",
-// attributes in ir/ops/kiln_fused.h): exactly Conv's and Gemm's, run on the
-// node seen with its plain ConvAttrs / GemmAttrs; the activation keeps the
-// shape. Kernels: backends/reference/fused.cpp. Tests: tests/unit/test_passes.cpp.
+// Shape and dtype inference for kiln's fused ops (domain "kiln", attributes
+// in ir/ops/kiln_fused.h). FusedConv / FusedGemm: exactly Conv's and Gemm's,
+// run on the node seen with its plain ConvAttrs / GemmAttrs; the activation
+// keeps the shape. Attention: [..., Sq, Dv], leading dims of Q, K, V and the
+// mask broadcast. ElementwiseChain: the input's type, steps checked against
+// the table. Kernels: backends/reference/{fused,attention,elementwise_chain}.cpp.
+// Tests: tests/unit/test_passes.cpp.
 #include "ir/ops/infer_fns.h"
 #include "ir/ops/kiln_fused.h"
 
@@ -34,6 +37,68 @@ Result<void> infer_fused_conv(InferCtx& c) {
 
 Result<void> infer_fused_gemm(InferCtx& c) {
   return infer_as_base<GemmAttrs, FusedGemmAttrs>(c, OpKind::kGemm, &infer_gemm);
+}
+
+Result<void> infer_attention(InferCtx& c) {
+  const auto& a = c.attr<AttentionAttrs>();
+  if (size_t(a.scale_form) >= kAttentionScaleNames.size()) return c.fail("scale_form out of range");
+  DType dt = c.in[0].dtype;
+  if (!is_float(dt)) return c.fail("Q must be a float tensor, got " + std::string(dtype_name(dt)));
+  const char* names[] = {"Q", "K", "V", "mask"};
+  for (size_t i = 1; i < c.in.size(); ++i)
+    if (c.has(i) && c.in[i].dtype != dt)
+      return c.fail(std::string(names[i]) + " has dtype " + std::string(dtype_name(c.in[i].dtype)) + ", expected " +
+                    std::string(dtype_name(dt)) + " like Q");
+  if (!c.has(1) || !c.has(2)) return c.fail("K and V are required");
+  const bool mask = c.has(3);
+  for (size_t i = 0; i < (mask ? 4u : 3u); ++i)
+    if (!c.in[i].rank_known) {
+      c.set_unknown(0, dt, -1);
+      return {};
+    }
+  const Shape &q = c.in[0].shape, &k = c.in[1].shape, &v = c.in[2].shape;
+  if (q.size() < 2 || k.size() < 2 || v.size() < 2)
+    return c.fail("Q, K and V need rank >= 2, got " + shape_str(q) + ", " + shape_str(k) + ", " + shape_str(v));
+  const int64_t sq = q[q.size() - 2], d = q.back();
+  const int64_t sk = a.k_transposed ? k.back() : k[k.size() - 2], dk = a.k_transposed ? k[k.size() - 2] : k.back();
+  auto differ = [](int64_t x, int64_t y) { return x >= 0 && y >= 0 && x != y; };
+  if (differ(d, dk) || differ(sk, v[v.size() - 2]))
+    return c.fail("Q " + shape_str(q) + ", K " + shape_str(k) + " (k_transposed=" + std::to_string(a.k_transposed) +
+                  ") and V " + shape_str(v) + " do not fit");
+  auto batch = broadcast_shapes(Shape(q.begin(), q.end() - 2), Shape(k.begin(), k.end() - 2));
+  if (batch.ok()) batch = broadcast_shapes(*batch, Shape(v.begin(), v.end() - 2));
+  if (batch.ok() && mask) {
+    Shape m = c.in[3].shape;
+    while (m.size() < 2) m.insert(m.begin(), 1);
+    int64_t ms = m[m.size() - 2], mk = m.back();
+    if ((ms != 1 && differ(ms, sq)) || (mk != 1 && differ(mk, sk)))
+      return c.fail("mask " + shape_str(c.in[3].shape) + " does not broadcast to the scores [..., " +
+                    std::to_string(sq) + ", " + std::to_string(sk) + "]");
+    batch = broadcast_shapes(*batch, Shape(m.begin(), m.end() - 2));
+  }
+  if (!batch.ok()) return c.fail("leading dims do not broadcast: " + batch.error().message);
+  Shape out = *batch;
+  out.push_back(sq);
+  out.push_back(v.back());
+  c.out[0] = ValueType{dt, out, true};
+  return {};
+}
+
+Result<void> infer_elementwise_chain(InferCtx& c) {
+  const auto& a = c.attr<ElementwiseChainAttrs>();
+  if (a.steps.empty()) return c.fail("no steps");
+  for (const auto& s : a.steps) {
+    if (chain_step(s)) continue;
+    std::string known;
+    for (const auto& r : kChainSteps) known += (known.empty() ? "" : ", ") + std::string(r.name);
+    return c.fail("unknown step '" + s + "' (known: " + known + ")");
+  }
+  if (a.params.size() != 2 * a.steps.size())
+    return c.fail("params must hold 2 values per step: " + std::to_string(a.params.size()) + " for " +
+                  std::to_string(a.steps.size()) + " steps");
+  if (!is_float(c.in[0].dtype)) return c.fail("input must be a float tensor, got " + std::string(dtype_name(c.in[0].dtype)));
+  c.out[0] = c.in[0];
+  return {};
 }
 
 }  // namespace kiln::ir
