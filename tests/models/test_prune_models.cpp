@@ -144,7 +144,7 @@ TEST(PruneLenet, CliSensitivityAndSearch) {
   auto [rc, log] = sh(bin + " prune " + kLenet + " --sensitivity --eval-limit 1000");
   ASSERT_EQ(rc, 0) << log;
   for (const char* layer : {"/conv1/Conv", "/conv2/Conv", "/fc1/Gemm", "/fc2/Gemm"}) EXPECT_NE(log.find(layer), std::string::npos) << log;
-  std::string out = (fs::temp_directory_path() / "kiln_prune_search.kiln").string();
+  std::string out = (fs::temp_directory_path() / ("kiln_prune_search_" + std::to_string(getpid()) + ".kiln")).string();
   auto [rc2, log2] = sh(bin + " prune " + kLenet + " --max-accuracy-drop 0.5 --eval-limit 2000 -o " + out);
   ASSERT_EQ(rc2, 0) << log2;
   std::printf("%s", log2.c_str());
@@ -164,7 +164,7 @@ TEST(PruneLenet, CliSensitivityAndSearch) {
 }
 
 TEST(PruneLenet, CliCombinedPruneQuantize) {
-  std::string out = (fs::temp_directory_path() / "kiln_combined.kiln").string();
+  std::string out = (fs::temp_directory_path() / ("kiln_combined_" + std::to_string(getpid()) + ".kiln")).string();
   auto [rc, log] = sh(std::string(KILN_BIN) + " optimize " + kLenet + " --prune 0.5 --quantize int8 -o " + out);
   ASSERT_EQ(rc, 0) << log;
   std::printf("%s", log.c_str());

@@ -106,7 +106,7 @@ TEST(QuantizeLenet, StaticW8A8IntegerExecution) {
   // The deployable file: .kiln (integer ops, tensors as stored), written by
   // the CLI's path (lower_qdq, then the container), loads back and predicts
   // exactly what the in-memory integer model predicts.
-  fs::path kfile = fs::temp_directory_path() / "kiln_lenet_w8a8.kiln";
+  fs::path kfile = fs::temp_directory_path() / ("kiln_lenet_w8a8_" + std::to_string(getpid()) + ".kiln");
   ir::Graph lowered = *q;
   ASSERT_TRUE(passes::lower_qdq(lowered).ok());
   ASSERT_TRUE(onnx_io::save_model(lowered, kfile.string()).ok());
@@ -140,7 +140,7 @@ TEST(QuantizeLenet, WeightOnlyLowBits) {
 }
 
 TEST(QuantizeLenet, MixedPrecisionWithinBoundAndSmallerThanUniform8) {
-  std::string out = (fs::temp_directory_path() / "kiln_lenet_mixed.onnx").string();
+  std::string out = (fs::temp_directory_path() / ("kiln_lenet_mixed_" + std::to_string(getpid()) + ".onnx")).string();
   auto [rc, log] = sh(std::string(KILN_BIN) + " quantize " + kLenet + " --max-accuracy-drop 0.5 -o " + out);
   ASSERT_EQ(rc, 0) << log;
   std::printf("%s", log.c_str());
@@ -164,7 +164,7 @@ TEST(QuantizeLenet, OnnxRuntimeAgreesWithIntegerExecution) {
   b.act.symmetric = false;
   auto q = quant::build_quantized(f.prepared, b, f.obs);
   ASSERT_TRUE(q.ok());
-  fs::path model = fs::temp_directory_path() / "kiln_lenet_qdq.onnx", preds = fs::temp_directory_path() / "kiln_ort_preds.npy";
+  fs::path model = fs::temp_directory_path() / ("kiln_lenet_qdq_" + std::to_string(getpid()) + ".onnx"), preds = fs::temp_directory_path() / ("kiln_ort_preds_" + std::to_string(getpid()) + ".npy");
   ASSERT_TRUE(onnx_io::save_model(*q, model.string()).ok());
   std::string src = KILN_SOURCE_DIR;
   std::string py = fs::exists(src + "/.venv/bin/python") ? src + "/.venv/bin/python" : "/usr/bin/python3";

@@ -2,6 +2,7 @@
 // re-imports to the same graph, and both run to identical outputs; opset
 // upgrades move attributes to inputs.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <onnx/onnx_pb.h>
 
 #include <filesystem>
@@ -44,7 +45,7 @@ TEST(OnnxImport, LenetHasSymbolicBatchAndVerifies) {
 TEST(OnnxExport, RoundTripRunsIdentically) {
   auto g = onnx_io::load_model(kLenet);
   ASSERT_TRUE(g.ok());
-  std::string path = (std::filesystem::temp_directory_path() / "kiln_roundtrip.onnx").string();
+  std::string path = (std::filesystem::temp_directory_path() / ("kiln_roundtrip_" + std::to_string(getpid()) + ".onnx")).string();
   ASSERT_TRUE(onnx_io::save_model(*g, path).ok());
   auto g2 = onnx_io::load_model(path);
   ASSERT_TRUE(g2.ok()) << g2.error().message;

@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "kiln: error: out of memory\n");
     return 1;
+  } catch (const std::exception& e) {
+    // A library error that escaped the Result path (e.g. a file removed while
+    // kiln runs): still one line and a non-zero exit, never an abort.
+    std::fflush(stdout);
+    std::fprintf(stderr, "kiln: error: %s\n", e.what());
+    return 1;
   }
   return 0;
 }

@@ -42,7 +42,9 @@ Measured Measurer::measure_float() {
 Measured Measurer::measure(const ir::Graph& q, const std::string& path, bool integer) {
   Measured r;
   r.param_bytes = quant::nominal_parameter_bytes(q);
-  r.file_bytes = path.empty() ? serialized_bytes(q) : int64_t(std::filesystem::file_size(path));
+  std::error_code ec;
+  r.file_bytes = path.empty() ? serialized_bytes(q) : int64_t(std::filesystem::file_size(path, ec));
+  if (ec) throw CliError{path + ": cannot read the written file back (" + ec.message() + ")"};
   runtime::SessionOptions so;
   so.lower_qdq = integer;
   auto session = unwrap(runtime::Session::create(q, so));
