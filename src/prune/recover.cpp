@@ -250,4 +250,48 @@ Result<std::vector<RecoveredLayer>> recover_least_squares(ir::Graph& pruned, con
   return out;
 }
 
+Result<int> recalibrate_batchnorm(ir::Graph& g, const quant::CalibSource& calib, int64_t samples) {
+  int updated = 0;
+  int64_t limit = samples <= 0 ? 0 : std::min(samples, calib.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node n = g.nodes[i];
+    if (n.op != OpKind::kBatchNormalization || n.inputs.size() < 5) continue;
+    bool constant = true;
+    for (size_t k = 1; k < 5; ++k) constant &= g.value(n.inputs[k]).is_constant();
+    if (!constant) continue;
+    int64_t channels = g.value(n.inputs[3]).constant.numel();
+    std::vector<double> sum(size_t(channels), 0.0), sq(size_t(channels), 0.0);
+    int64_t count = 0;
+    KILN_ASSIGN(auto probe_session, probe(g, n.inputs[0]));
+    KILN_TRY(calib.for_each_batch(limit, [&](std::span<const Tensor> in, int64_t, int64_t) -> Result<void> {
+      KILN_ASSIGN(auto x, probe_session.run(in));
+      const Tensor& t = x[0];
+      if (t.dtype() != DType::kF32 || t.rank() < 2 || t.dim(1) != channels)
+        return make_error(g.describe(n) + ": input is not f32 [N, " + std::to_string(channels) + ", ...]");
+      int64_t inner = t.numel() / (t.dim(0) * channels);
+      for (int64_t b = 0; b < t.dim(0); ++b)
+        for (int64_t c = 0; c < channels; ++c) {
+          const float* p = t.data<float>() + (b * channels + c) * inner;
+          for (int64_t k = 0; k < inner; ++k) {
+            sum[size_t(c)] += p[k];
+            sq[size_t(c)] += double(p[k]) * p[k];
+          }
+        }
+      count += t.dim(0) * inner;
+      return {};
+    }));
+    if (count == 0) continue;
+    Tensor mean = Tensor::create(DType::kF32, {channels}).value(), var = Tensor::create(DType::kF32, {channels}).value();
+    for (int64_t c = 0; c < channels; ++c) {
+      double m = sum[size_t(c)] / double(count);
+      mean.data<float>()[c] = float(m);
+      var.data<float>()[c] = float(std::max(0.0, sq[size_t(c)] / double(count) - m * m));
+    }
+    g.value(n.inputs[3]).constant = std::move(mean);
+    g.value(n.inputs[4]).constant = std::move(var);
+    ++updated;
+  }
+  return updated;
+}
+
 }  // namespace kiln::prune

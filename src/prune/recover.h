@@ -35,4 +35,11 @@ Result<std::vector<RecoveredLayer>> recover_least_squares(ir::Graph& pruned, con
                                                           const ChannelPruneResult& pruning,
                                                           const quant::CalibSource& calib, const RecoverOptions& o = {});
 
+// Recomputes the running mean and variance of every BatchNormalization node
+// (inference form) from its input on calibration samples, in graph order, so
+// each BN sees the statistics of the model as it now is (after pruning the
+// distribution of a BN's input shifts; re-centring it recovers much of the
+// loss without training). Returns the number of BN nodes updated.
+Result<int> recalibrate_batchnorm(ir::Graph& g, const quant::CalibSource& calib, int64_t samples = 1000);
+
 }  // namespace kiln::prune

@@ -3,6 +3,7 @@
 //   --nm N:M                     N:M pattern (2:4)
 //   --channels R [--norm l1|l2]  structured: remove fraction R of each prunable layer's output channels
 //   --recover                    least-squares re-fit of the layers after pruned channels (prune/recover.h)
+//   --recalibrate-bn             recompute BatchNormalization statistics after channel pruning
 //   --sensitivity                per-layer table: accuracy with only that layer pruned at 25/50/75/90%
 //   --max-accuracy-drop X        per-layer sparsities for the sparsest model within X points
 // and prints before/after: top-1 (or output SQNR), parameters, non-zeros, file size, FLOPs.
@@ -25,7 +26,7 @@ namespace {
 struct PruneCliOptions {
   std::string model, out, nm, norm = "l1";
   double sparsity = -1, channels = -1, max_drop = -1;
-  bool per_layer = false, recover = false, sensitivity = false;
+  bool per_layer = false, recover = false, recalibrate_bn = false, sensitivity = false;
   std::vector<std::string> calib = {"fashion-mnist"}, exclude;
   int64_t calib_samples = 0, eval_limit = 0;
 };
@@ -138,6 +139,7 @@ void run_prune(const PruneCliOptions& o) {
   int modes = (o.sparsity >= 0) + (!o.nm.empty()) + (o.channels >= 0 && !o.sensitivity) + (o.max_drop >= 0);
   if (modes == 0 && !o.sensitivity) throw CliError{"choose --sparsity, --nm, --channels or --max-accuracy-drop", 2};
   if (o.recover && o.channels < 0) throw CliError{"--recover re-fits layers after channel pruning: use it with --channels", 2};
+  if (o.recalibrate_bn && o.channels < 0) throw CliError{"--recalibrate-bn follows channel pruning: use it with --channels", 2};
   if (!o.nm.empty()) {
     int n = 0, m = 0;
     char extra = 0;
@@ -158,6 +160,7 @@ void run_prune(const PruneCliOptions& o) {
   steps.channels = o.channels;
   steps.norm = o.norm == "l2" ? 2 : 1;
   steps.recover = o.recover;
+  steps.recalibrate_bn = o.recalibrate_bn;
   steps.exclude = {o.exclude.begin(), o.exclude.end()};
   steps.recover_samples = calib.size();
   std::vector<Row> rows;
@@ -166,9 +169,9 @@ void run_prune(const PruneCliOptions& o) {
   if (o.max_drop >= 0) p = run_search(o, g, m);
   ir::Graph unrecovered;
   apply_prune_steps(p, steps, calib, &unrecovered);
-  if (o.recover) rows.push_back({"pruned", m.measure(unrecovered, ""), count_model(unrecovered)});
+  if (o.recover || o.recalibrate_bn) rows.push_back({"pruned", m.measure(unrecovered, ""), count_model(unrecovered)});
   std::string written = save_graph(p, o.out);
-  rows.push_back({o.recover ? "pruned+recovered" : "pruned", m.measure(p, o.out), count_model(p)});
+  rows.push_back({o.recover || o.recalibrate_bn ? "pruned+recovered" : "pruned", m.measure(p, o.out), count_model(p)});
   print_rows(rows, m.metric_name());
   std::printf("\nwrote %s (%s)\n", o.out.c_str(), written.c_str());
 }
@@ -186,6 +189,7 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("--channels", o->channels, "Structured: remove this fraction of each prunable layer's output channels")->check(CLI::Range(0.0, 0.95));
   cmd->add_option("--norm", o->norm, "Channel ranking norm: l1 or l2")->check(CLI::IsMember({"l1", "l2"}))->capture_default_str();
   cmd->add_flag("--recover", o->recover, "After --channels: least-squares re-fit of the following layers on the calibration data");
+  cmd->add_flag("--recalibrate-bn", o->recalibrate_bn, "After --channels: recompute BatchNormalization mean/variance on the calibration data");
   cmd->add_flag("--sensitivity", o->sensitivity, "Per-layer accuracy (or SQNR) with only that layer pruned at 25/50/75/90%");
   cmd->add_option("--max-accuracy-drop", o->max_drop, "Per-layer sparsities for the sparsest model within this top-1 drop (points)")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--exclude", o->exclude, "Layers kept dense (node names or op types)");

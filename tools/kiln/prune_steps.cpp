@@ -41,7 +41,8 @@ void apply_prune_steps(ir::Graph& g, const PruneSteps& s, const quant::CalibSour
     co.exclude = s.exclude;
     auto r = unwrap(prune::prune_channels(g, co));
     for (const auto& l : r.layers)
-      std::printf("channels   %-24s %lld -> %zu output channels\n", l.node.c_str(), (long long)l.before, l.kept.size());
+      std::printf("channels   %-24s %lld -> %zu output channels%s\n", l.node.c_str(), (long long)l.before, l.kept.size(),
+                  l.producers.size() > 1 ? (" (group of " + std::to_string(l.producers.size()) + " layers joined by residual Adds)").c_str() : "");
     for (const auto& why : r.skipped) std::printf("kept whole %s\n", why.c_str());
     if (unrecovered) *unrecovered = g;
     if (s.recover) {
@@ -54,6 +55,10 @@ void apply_prune_steps(ir::Graph& g, const PruneSteps& s, const quant::CalibSour
                       l.error_after, calib.description().c_str());
         else
           std::printf("re-fit     %-24s skipped: %s\n", l.node.c_str(), l.skipped.c_str());
+    }
+    if (s.recalibrate_bn) {
+      int n = unwrap(prune::recalibrate_batchnorm(g, calib, s.recover_samples));
+      std::printf("batchnorm  %d node(s): mean and variance recomputed on %s\n", n, calib.description().c_str());
     }
   }
   auto apply_unstructured = [&](ir::Graph& x, bool print) {

@@ -17,6 +17,7 @@ struct PruneSteps {
   double channels = -1;  // < 0: no channel pruning
   int norm = 1;
   bool recover = false;
+  bool recalibrate_bn = false;  // recompute BatchNormalization statistics after channel pruning
   std::set<std::string> exclude;
   int64_t recover_samples = 1000;
   bool any() const { return sparsity >= 0 || !nm.empty() || channels >= 0; }
