@@ -112,13 +112,6 @@ bool fold_one(Snapshot& s, int bi) {
 
 }  // namespace
 
-Result<int> fold_batchnorm(ir::Graph& g) {
-  Snapshot s(g);
-  int folded = 0;
-  for (size_t i = 0; i < s.killed.size(); ++i)
-    if (g.nodes[i].op == OpKind::kBatchNormalization && !s.touched[i] && fold_one(s, int(i))) ++folded;
-  if (folded) KILN_TRY(s.finish());
-  return folded;
-}
+Result<int> fold_batchnorm(ir::Graph& g) { return rewrite_each(g, OpKind::kBatchNormalization, &fold_one); }
 
 }  // namespace kiln::passes

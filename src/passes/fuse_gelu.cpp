@@ -76,13 +76,6 @@ bool fuse_one(Snapshot& s, int ei) {
 
 }  // namespace
 
-Result<int> fuse_gelu(ir::Graph& g) {
-  Snapshot s(g);
-  int fused = 0;
-  for (size_t i = 0; i < s.killed.size(); ++i)
-    if (g.nodes[i].op == OpKind::kErf && !s.touched[i] && fuse_one(s, int(i))) ++fused;
-  if (fused) KILN_TRY(s.finish());
-  return fused;
-}
+Result<int> fuse_gelu(ir::Graph& g) { return rewrite_each(g, OpKind::kErf, &fuse_one); }
 
 }  // namespace kiln::passes

@@ -140,13 +140,6 @@ bool fuse_one(Snapshot& s, int r1) {
 
 }  // namespace
 
-Result<int> fuse_layernorm(ir::Graph& g) {
-  Snapshot s(g);
-  int fused = 0;
-  for (size_t i = 0; i < s.killed.size(); ++i)
-    if (g.nodes[i].op == OpKind::kReduceMean && !s.touched[i] && fuse_one(s, int(i))) ++fused;
-  if (fused) KILN_TRY(s.finish());
-  return fused;
-}
+Result<int> fuse_layernorm(ir::Graph& g) { return rewrite_each(g, OpKind::kReduceMean, &fuse_one); }
 
 }  // namespace kiln::passes

@@ -92,6 +92,15 @@ Tensor f32_tensor(const Shape& shape, const std::vector<double>& v) {
   return t;
 }
 
+Result<int> rewrite_each(ir::Graph& g, ir::OpKind anchor, bool (*rewrite)(Snapshot&, int)) {
+  Snapshot s(g);
+  int fired = 0;
+  for (size_t i = 0; i < s.killed.size(); ++i)
+    if (g.nodes[i].op == anchor && !s.touched[i] && rewrite(s, int(i))) ++fired;
+  if (fired) KILN_TRY(s.finish());
+  return fired;
+}
+
 Result<std::vector<Tensor>> eval_node(const ir::Graph& g, const ir::Node& n) {
   std::string where = g.describe(n);
   std::vector<const Tensor*> in;

@@ -57,6 +57,11 @@ Tensor f32_tensor(const Shape& shape, const std::vector<double>& v);
 // kernels; returns its outputs.
 Result<std::vector<Tensor>> eval_node(const ir::Graph& g, const ir::Node& n);
 
+// The loop of the pattern passes: rewrite(s, i) on every node of op `anchor`
+// not yet touched this sweep, in graph order; finishes the snapshot when any
+// rewrite fired. Returns how many fired.
+Result<int> rewrite_each(ir::Graph& g, ir::OpKind anchor, bool (*rewrite)(Snapshot&, int));
+
 // Per-channel factor of a constant `c` applied elementwise (broadcast) to a
 // tensor of shape `out` whose channels lie on `axis`: one element, or a shape
 // that is 1 everywhere except (possibly) `axis`, not adding dims in front.
