@@ -13,18 +13,6 @@ using ir::ValueId;
 
 bool near(std::optional<double> v, double want) { return v && std::fabs(*v - want) <= 1e-6 * std::fabs(want); }
 
-ValueId other_input(const ir::Node& n, ValueId v) {
-  if (n.inputs.size() != 2) return kNoValue;
-  if (n.inputs[0] == v) return n.inputs[1];
-  if (n.inputs[1] == v) return n.inputs[0];
-  return kNoValue;
-}
-
-int next(const Snapshot& s, ValueId v, OpKind op) {
-  int c = s.sole_consumer(v);
-  return c >= 0 && s.g.nodes[size_t(c)].op == op ? c : -1;
-}
-
 // Binary node `i` multiplies `v` by a constant 0.5.
 bool times_half(const Snapshot& s, int i, ValueId v) {
   const ir::Node& n = s.g.nodes[size_t(i)];

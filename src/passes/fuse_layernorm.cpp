@@ -30,20 +30,6 @@ int64_t trailing_axis(const Snapshot& s, const ir::Node& r, int64_t rank) {
   return first;
 }
 
-// The other input of binary node `n` when one input is `v`, else kNoValue.
-ValueId other_input(const ir::Node& n, ValueId v) {
-  if (n.inputs.size() != 2) return kNoValue;
-  if (n.inputs[0] == v) return n.inputs[1];
-  if (n.inputs[1] == v) return n.inputs[0];
-  return kNoValue;
-}
-
-// The single untouched reader of `v` with op `op`, else -1.
-int next(const Snapshot& s, ValueId v, OpKind op) {
-  int c = s.sole_consumer(v);
-  return c >= 0 && s.g.nodes[size_t(c)].op == op ? c : -1;
-}
-
 // Constant `id` as a tensor of shape `norm` (leading 1s dropped), or undefined.
 Tensor as_norm_shape(const Snapshot& s, ValueId id, const Shape& norm) {
   const Tensor* t = s.constant(id);

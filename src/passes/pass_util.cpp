@@ -92,6 +92,18 @@ Tensor f32_tensor(const Shape& shape, const std::vector<double>& v) {
   return t;
 }
 
+ValueId other_input(const ir::Node& n, ValueId v) {
+  if (n.inputs.size() != 2) return kNoValue;
+  if (n.inputs[0] == v) return n.inputs[1];
+  if (n.inputs[1] == v) return n.inputs[0];
+  return kNoValue;
+}
+
+int next(const Snapshot& s, ValueId v, ir::OpKind op) {
+  int c = s.sole_consumer(v);
+  return c >= 0 && s.g.nodes[size_t(c)].op == op ? c : -1;
+}
+
 Result<int> rewrite_each(ir::Graph& g, ir::OpKind anchor, bool (*rewrite)(Snapshot&, int)) {
   Snapshot s(g);
   int fired = 0;

@@ -45,6 +45,11 @@ struct Snapshot {
 
 // The single value of a one-element float constant, else nullopt.
 std::optional<double> scalar_value(const Tensor* t);
+
+// The other input of binary node `n` when one input is `v`, else kNoValue.
+ir::ValueId other_input(const ir::Node& n, ir::ValueId v);
+// The single untouched reader of `v` when it has op `op`, else -1.
+int next(const Snapshot& s, ir::ValueId v, ir::OpKind op);
 // The value of `c` when it is a one-element f32 constant that, as the other
 // operand of a broadcasting op on the non-constant `x`, adds no dims to x.
 std::optional<float> f32_scalar_operand(const Snapshot& s, ir::ValueId c, ir::ValueId x);
