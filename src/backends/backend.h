@@ -30,6 +30,9 @@ class Executable {
   virtual ~Executable() = default;
   // Inputs in graph-input order, already checked against the graph's types.
   virtual Result<std::vector<Tensor>> run(std::span<const Tensor> inputs, RunStats* stats = nullptr) = 0;
+  // The plan as compiled (kernel per node, layout, memory), printable; empty
+  // when the backend has nothing beyond the graph to say.
+  virtual std::string describe() const { return {}; }
 };
 
 class Backend {

@@ -66,6 +66,16 @@ Result<Tensor> Tensor::create(DType dtype, Shape shape) {
   return t;
 }
 
+Tensor Tensor::view(DType dtype, Shape shape, void* data) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.numel_ = 1;
+  for (int64_t d : shape) t.numel_ *= d;
+  t.shape_ = std::move(shape);
+  t.buf_ = std::shared_ptr<std::byte[]>(static_cast<std::byte*>(data), [](std::byte*) {});
+  return t;
+}
+
 Tensor Tensor::reshaped(Shape shape) const {
   Tensor t = *this;
   t.shape_ = std::move(shape);

@@ -17,6 +17,9 @@ class Tensor {
   Tensor() = default;
   // Zero-filled tensor; errors on overflow or on sizes beyond physical memory.
   static Result<Tensor> create(DType dtype, Shape shape);
+  // A tensor over memory kiln does not own (an arena slot): the caller keeps
+  // `data` alive and sized for shape while the view is used.
+  static Tensor view(DType dtype, Shape shape, void* data);
   // Same buffer, another shape with the same element count.
   Tensor reshaped(Shape shape) const;
   Tensor clone() const;

@@ -162,7 +162,7 @@ constexpr std::array<OpInfo, size_t(OpKind::kCount)> kOps = {{
     {OpKind::kQConv, "QConv", 8, 9, 1, 1, &parse_as<QConvAttrs>, &infer_qconv, "kiln"},
     {OpKind::kQGemm, "QGemm", 8, 9, 1, 1, &parse_as<QGemmAttrs>, &infer_qgemm, "kiln"},
     // domain "kiln" (ir/ops/kiln_fused.h)
-    {OpKind::kFusedConv, "FusedConv", 2, 3, 1, 1, &parse_as<FusedConvAttrs>, &infer_fused_conv, "kiln"},
+    {OpKind::kFusedConv, "FusedConv", 2, 4, 1, 1, &parse_as<FusedConvAttrs>, &infer_fused_conv, "kiln"},
     {OpKind::kFusedGemm, "FusedGemm", 2, 3, 1, 1, &parse_as<FusedGemmAttrs>, &infer_fused_gemm, "kiln"},
     {OpKind::kAttention, "Attention", 3, 4, 1, 1, &parse_as<AttentionAttrs>, &infer_attention, "kiln"},
     {OpKind::kElementwiseChain, "ElementwiseChain", 1, 1, 1, 1, &parse_as<ElementwiseChainAttrs>, &infer_elementwise_chain, "kiln"},

@@ -17,6 +17,10 @@ struct Plan {
   // Arena offsets for every activation, in node order; set by runtime::Session
   // when every activation has a static shape (none when a dim is symbolic).
   std::optional<MemoryPlan> memory;
+  // How the cpu backend runs (ignored by the reference backend): threads of
+  // its pool, and the kernel set ("auto": the best this CPU has).
+  int threads = 1;
+  std::string isa = "auto";
 };
 
 }  // namespace kiln::map

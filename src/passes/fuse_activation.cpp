@@ -52,11 +52,18 @@ Result<int> fuse_activation(ir::Graph& g) {
     int p = s.producer(a.inputs[0]);
     if (p < 0 || !s.single_use(a.inputs[0])) continue;
     ir::Node& n = g.nodes[size_t(p)];
-    if (n.op != OpKind::kConv && n.op != OpKind::kGemm) continue;
+    const bool residual_conv =
+        n.op == OpKind::kFusedConv && n.attr<ir::FusedConvAttrs>().activation == FusedActivation::kNone;
+    if (n.op != OpKind::kConv && n.op != OpKind::kGemm && !residual_conv) continue;
     if (g.value(a.inputs[0]).type.dtype != DType::kF32) continue;
     auto act = activation_of(s, a);
     if (!act) continue;
-    if (n.op == OpKind::kConv) {
+    if (residual_conv) {
+      auto& f = std::get<ir::FusedConvAttrs>(n.attrs);
+      f.activation = act->kind;
+      f.activation_alpha = act->alpha;
+      f.activation_beta = act->beta;
+    } else if (n.op == OpKind::kConv) {
       ir::FusedConvAttrs f;
       static_cast<ir::ConvAttrs&>(f) = n.attr<ir::ConvAttrs>();
       f.activation = act->kind;

@@ -19,10 +19,12 @@
 #include "passes/fold_shapes.h"
 #include "passes/fuse_activation.h"
 #include "passes/fuse_attention.h"
+#include "passes/fuse_conv_add.h"
 #include "passes/fuse_elementwise.h"
 #include "passes/fuse_elementwise_chain.h"
 #include "passes/fuse_gelu.h"
 #include "passes/fuse_layernorm.h"
+#include "passes/fuse_matmul_bias.h"
 
 namespace kiln::passes {
 namespace {
@@ -36,6 +38,8 @@ constexpr PassInfo kPasses[] = {
     {"fold_batchnorm", &fold_batchnorm, true, "BatchNormalization after Conv/Gemm/MatMul -> folded into weights and bias"},
     {"fuse_elementwise", &fuse_elementwise, true, "Mul/Div/Add/Sub by per-channel constants after Conv/Gemm -> weights and bias"},
     {"fuse_attention", &fuse_attention, false, "Softmax(MatMul(Q, K^T) * s [+ mask]) . V -> kiln Attention"},
+    {"fuse_matmul_bias", &fuse_matmul_bias, true, "MatMul(X, W) + B with constant W [K, N] and B -> Gemm (X viewed as rows)"},
+    {"fuse_conv_add", &fuse_conv_add, false, "Conv + Add(residual) -> kiln FusedConv with input Z, the add in the epilogue"},
     {"fuse_activation", &fuse_activation, false, "Conv/Gemm + Relu/Clip/HardSwish/Sigmoid/Gelu/LeakyRelu -> kiln FusedConv/FusedGemm"},
     {"fuse_elementwise_chain", &fuse_elementwise_chain, false, "2+ single-input elementwise ops in a row -> kiln ElementwiseChain"},
     {"cleanup", &cleanup, true, "remove dead nodes and unused constants (runs once, last)"},

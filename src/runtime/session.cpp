@@ -53,6 +53,8 @@ Result<Session> Session::create(ir::Graph g, const SessionOptions& opts) {
     if (has_dq) KILN_TRY(passes::lower_qdq(*s.graph_));
   }
   s.plan_.target = opts.backend;
+  s.plan_.threads = opts.threads;
+  s.plan_.isa = opts.isa;
   s.plan_.node_backend.assign(s.graph_->nodes.size(), opts.backend);
   // Only graphs with static shapes have one; a symbolic batch leaves it unset.
   if (auto mem = map::plan_memory(*s.graph_); mem.ok()) s.plan_.memory = std::move(mem).value();

@@ -19,6 +19,9 @@ struct SessionOptions {
   // compiling. false: execute the QDQ graph as written (the float fake-quant
   // simulation).
   bool lower_qdq = true;
+  // cpu backend: threads of its pool and kernel set (map::Plan).
+  int threads = 1;
+  std::string isa = "auto";
 };
 
 class Session {
@@ -27,6 +30,8 @@ class Session {
   Result<std::vector<Tensor>> run(std::span<const Tensor> inputs, RunStats* stats = nullptr);
   const ir::Graph& graph() const { return *graph_; }
   const map::Plan& plan() const { return plan_; }
+  // The backend's compiled plan as text (kernels per node); see Executable::describe.
+  std::string describe_plan() const { return exe_->describe(); }
 
  private:
   std::unique_ptr<ir::Graph> graph_;

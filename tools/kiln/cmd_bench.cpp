@@ -23,6 +23,8 @@ struct BenchOptions {
   int64_t batch = 1, warmup = 5, iters = 0, threads = 1, seed = 0;
   double min_seconds = 2.0;
   bool json = false;
+  bool print_plan = false;
+  std::string isa = "auto";
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -48,6 +50,8 @@ void run_bench(const BenchOptions& o) {
   runtime::SessionOptions so;
   so.backend = o.backend;
   so.lower_qdq = !o.fake_quant;
+  so.threads = int(o.threads);
+  so.isa = o.isa;
   auto session = unwrap(runtime::Session::create(std::move(g), so));
   RunStats stats;
   Progress progress("warm-up", o.warmup);
@@ -56,6 +60,7 @@ void run_bench(const BenchOptions& o) {
     progress.update(i + 1);
   }
   progress.finish();
+  if (o.print_plan) std::cout << session.describe_plan();
   std::vector<double> ms;
   auto start = std::chrono::steady_clock::now();
   int64_t target = o.iters > 0 ? o.iters : 1000000;
@@ -80,6 +85,7 @@ void run_bench(const BenchOptions& o) {
   nlohmann::json j = {{"model", o.model},
                       {"backend", o.backend},
                       {"threads", o.threads},
+                      {"isa", o.isa},
                       {"batch", o.batch},
                       {"iterations", ms.size()},
                       {"latency_ms", {{"median", med}, {"p90", p90}, {"p99", p99}, {"mean", mean},
@@ -120,6 +126,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--min-seconds", o->min_seconds, "Timing budget when --iters is 0")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the random inputs")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "Print the results as JSON");
+  cmd->add_option("--isa", o->isa, "cpu backend kernel set: auto, portable, avx2, avx512")->capture_default_str();
+  cmd->add_flag("--print-plan", o->print_plan, "Print the compiled plan (kernel per node) after warm-up");
   cmd->callback([o] { run_bench(*o); });
 }
 

@@ -14,6 +14,7 @@ namespace {
 struct EvalOptions {
   bool fake_quant = false;
   std::string model, dataset, data_dir = io::kFashionMnistDir, split = "t10k", backend = "reference";
+  int64_t threads = 1;
   int64_t batch = 100, limit = 0;
 };
 
@@ -24,6 +25,7 @@ void run_eval(const EvalOptions& o) {
   auto data = unwrap(io::load_fashion_mnist(o.data_dir, o.split));
   runtime::SessionOptions so;
   so.backend = o.backend;
+  so.threads = int(o.threads);
   so.lower_qdq = !o.fake_quant;
   auto session = unwrap(runtime::Session::create(std::move(g), so));
   Progress progress("eval", 0);
@@ -47,7 +49,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--split", o->split, "t10k (test) or train")->check(CLI::IsMember({"t10k", "train"}))->capture_default_str();
   cmd->add_option("--batch", o->batch, "Images per run")->check(CLI::Range(int64_t(1), int64_t(100000)))->capture_default_str();
   cmd->add_option("--limit", o->limit, "Only the first N images")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--backend", o->backend, "Backend to run on")->capture_default_str();
+  cmd->add_option("--backend", o->backend, "Backend to run on: reference, cpu")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Threads of the cpu backend")->check(CLI::Range(int64_t(1), int64_t(1024)))->capture_default_str();
   cmd->add_flag("--fake-quant", o->fake_quant, "Run a QDQ model as fake quantization (float ops between Quantize/DequantizeLinear), not lowered to integer ops");
   cmd->callback([o] { run_eval(*o); });
 }

@@ -15,6 +15,7 @@ namespace {
 struct RunOptions {
   bool fake_quant = false;
   std::string model, output_dir, backend = "reference";
+  int64_t threads = 1;
   std::vector<std::string> inputs, dims;
   int64_t seed = -1;
 };
@@ -49,6 +50,7 @@ void run_run(const RunOptions& o) {
   }
   runtime::SessionOptions so;
   so.backend = o.backend;
+  so.threads = int(o.threads);
   so.lower_qdq = !o.fake_quant;
   auto session = unwrap(runtime::Session::create(std::move(g), so));
   auto outputs = unwrap(session.run(inputs));
@@ -72,7 +74,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--random", o->seed, "Use random inputs from this seed instead of files")->check(CLI::NonNegativeNumber);
   cmd->add_option("--dim", o->dims, "With --random: bind a symbolic dimension, e.g. --dim N=4 (default 1)");
   cmd->add_option("-o,--output-dir", o->output_dir, "Save each output as DIR/<output name>.npy");
-  cmd->add_option("--backend", o->backend, "Backend to run on")->capture_default_str();
+  cmd->add_option("--backend", o->backend, "Backend to run on: reference, cpu")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Threads of the cpu backend")->check(CLI::Range(int64_t(1), int64_t(1024)))->capture_default_str();
   cmd->add_flag("--fake-quant", o->fake_quant, "Run a QDQ model as fake quantization (float ops between Quantize/DequantizeLinear), not lowered to integer ops");
   cmd->callback([o] { run_run(*o); });
 }

@@ -17,6 +17,7 @@ Tensor f32_scalar(float v) {
 // Applies `act` to c.out[0] in place through the plain activation kernel.
 Result<void> activate(KernelCtx& c, ir::FusedActivation act, float alpha, float beta) {
   using ir::FusedActivation;
+  if (act == FusedActivation::kNone) return {};
   ir::Node n;
   n.name = c.node.name;
   n.inputs = c.node.outputs;
@@ -38,6 +39,7 @@ Result<void> activate(KernelCtx& c, ir::FusedActivation act, float alpha, float 
       fn = run_leaky_relu;
       n.attrs = ir::LeakyReluAttrs{alpha};
       break;
+    case FusedActivation::kNone: return {};
     case FusedActivation::kClip: {
       // Clip computes in the output dtype; the bounds are cast to it there.
       fn = run_clip;
@@ -60,11 +62,23 @@ Result<void> run_fused(KernelCtx& c, ir::OpKind base_op, KernelFn base) {
   ir::Node plain;
   plain.name = c.node.name;
   plain.op = base_op;
-  plain.inputs = c.node.inputs;
+  const size_t base_inputs = std::min<size_t>(c.node.inputs.size(), 3);
+  plain.inputs.assign(c.node.inputs.begin(), c.node.inputs.begin() + int64_t(base_inputs));
   plain.outputs = c.node.outputs;
   plain.attrs = static_cast<const Base&>(a);
-  KernelCtx pc{plain, c.in, c.out, c.where};
+  std::vector<const Tensor*> in(c.in.begin(), c.in.begin() + int64_t(std::min(base_inputs, c.in.size())));
+  KernelCtx pc{plain, in, c.out, c.where};
   KILN_TRY(base(pc));
+  if (c.has(3)) {
+    // FusedConv's residual: added in the output dtype, as the Add it replaces.
+    const Tensor& z = c.input(3);
+    Tensor& y = c.out[0];
+    if (z.dtype() != DType::kF32 || y.dtype() != DType::kF32 || z.shape() != y.shape())
+      return c.fail("residual Z must be f32 with the output's shape");
+    const float* zp = z.data<float>();
+    float* yp = y.data<float>();
+    for (int64_t i = 0; i < y.numel(); ++i) yp[i] += zp[i];
+  }
   return activate(c, a.activation, a.activation_alpha, a.activation_beta);
 }
 

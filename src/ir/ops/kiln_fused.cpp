@@ -19,10 +19,15 @@ Result<void> infer_as_base(InferCtx& c, OpKind base_op, InferFn infer) {
   Node plain;
   plain.name = c.node.name;
   plain.op = base_op;
-  plain.inputs = c.node.inputs;
+  // Inputs past the base op's own (FusedConv's residual Z) are checked by the caller.
+  const size_t base_inputs = std::min<size_t>(c.node.inputs.size(), 3);
+  plain.inputs.assign(c.node.inputs.begin(), c.node.inputs.begin() + int64_t(base_inputs));
   plain.outputs = c.node.outputs;
   plain.attrs = static_cast<const Base&>(a);
-  InferCtx pc{plain, c.in, c.in_value, {}, c.fresh_dim, c.where};
+  std::vector<ValueType> in(c.in.begin(), c.in.begin() + int64_t(std::min(base_inputs, c.in.size())));
+  std::vector<const Tensor*> in_value(c.in_value.begin(),
+                                      c.in_value.begin() + int64_t(std::min(base_inputs, c.in_value.size())));
+  InferCtx pc{plain, in, in_value, {}, c.fresh_dim, c.where};
   pc.out.resize(c.out.size());
   KILN_TRY(infer(pc));
   c.out = std::move(pc.out);
@@ -32,7 +37,17 @@ Result<void> infer_as_base(InferCtx& c, OpKind base_op, InferFn infer) {
 }  // namespace
 
 Result<void> infer_fused_conv(InferCtx& c) {
-  return infer_as_base<ConvAttrs, FusedConvAttrs>(c, OpKind::kConv, &infer_conv);
+  KILN_TRY((infer_as_base<ConvAttrs, FusedConvAttrs>(c, OpKind::kConv, &infer_conv)));
+  if (c.has(3)) {
+    const ValueType& z = c.in[3];
+    if (z.dtype != c.out[0].dtype)
+      return c.fail("residual Z has dtype " + std::string(dtype_name(z.dtype)) + ", the output " +
+                    std::string(dtype_name(c.out[0].dtype)));
+    if (z.rank_known && c.out[0].rank_known && is_static(z.shape) && is_static(c.out[0].shape) &&
+        z.shape != c.out[0].shape)
+      return c.fail("residual Z has shape " + shape_str(z.shape) + ", the output " + shape_str(c.out[0].shape));
+  }
+  return {};
 }
 
 Result<void> infer_fused_gemm(InferCtx& c) {

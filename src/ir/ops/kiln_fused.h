@@ -22,10 +22,13 @@ namespace kiln::ir {
 // that name computes it: Relu, Clip(alpha, beta) (bounds as attributes;
 // Relu6 is Clip(0, 6)), HardSwish, Sigmoid, Gelu (erf), GeluTanh (Gelu with
 // approximate="tanh"), LeakyRelu(alpha).
-enum class FusedActivation { kRelu, kClip, kHardSwish, kSigmoid, kGelu, kGeluTanh, kLeakyRelu };
-inline constexpr std::array<const char*, 7> kFusedActivationNames = {"Relu",     "Clip", "HardSwish", "Sigmoid",
-                                                                     "Gelu",     "GeluTanh", "LeakyRelu"};
+// None: no activation (a FusedConv that only adds its residual).
+enum class FusedActivation { kRelu, kClip, kHardSwish, kSigmoid, kGelu, kGeluTanh, kLeakyRelu, kNone };
+inline constexpr std::array<const char*, 8> kFusedActivationNames = {"Relu",     "Clip",     "HardSwish", "Sigmoid",
+                                                                     "Gelu",     "GeluTanh", "LeakyRelu", "None"};
 
+// FusedConv(X, W[, B[, Z]]): Y = act(Conv(X, W, B) + Z); Z (the residual of
+// a skip connection, passes/fuse_conv_add) has Y's shape.
 struct FusedConvAttrs : ConvAttrs {
   FusedActivation activation = FusedActivation::kRelu;
   float activation_alpha = 0.0f;  // Clip: lower bound; LeakyRelu: slope

@@ -1,0 +1,190 @@
+#include "backends/cpu/cpu_backend.h"
+
+#include <cstring>
+#include <mutex>
+#include <sstream>
+
+#include "backends/cpu/step.h"
+#include "backends/reference/reference.h"
+#include "ir/infer.h"
+#include "ir/op_table.h"
+#include "ir/print.h"
+#include "map/memory_plan.h"
+#include "passes/pipeline.h"
+
+namespace kiln::cpu {
+namespace {
+
+// A node the CPU kernels do not take, run on the reference kernel over views
+// of the arena; its outputs are copied into their arena slots.
+class FallbackStep final : public Step {
+ public:
+  const ir::Graph* g;
+  const ir::Node* n;
+  Result<void> run(RunCtx& c) override {
+    std::vector<Tensor> views;
+    views.reserve(n->inputs.size());
+    std::vector<const Tensor*> in;
+    for (ir::ValueId id : n->inputs) {
+      if (id == ir::kNoValue) {
+        in.push_back(nullptr);
+        continue;
+      }
+      const ir::Value& v = g->value(id);
+      if (v.is_constant()) {
+        in.push_back(&v.constant);
+        continue;
+      }
+      views.push_back(Tensor::view(v.type.dtype, v.type.shape, c.addr[size_t(id)]));
+      in.push_back(&views.back());
+    }
+    KILN_ASSIGN(auto outs, ref::run_node(*n, in, g->describe(*n)));
+    for (size_t o = 0; o < n->outputs.size(); ++o) {
+      ir::ValueId id = n->outputs[o];
+      if (id == ir::kNoValue) continue;
+      const ir::Value& v = g->value(id);
+      if (outs[o].nbytes() != dtype_bytes(v.type.dtype, [&] {
+            int64_t p = 1;
+            for (int64_t d : v.type.shape) p *= d;
+            return p;
+          }()))
+        return make_error(g->describe(*n) + ": output " + std::to_string(o) + " has shape " +
+                          shape_str(outs[o].shape()) + ", the plan expected " + shape_str(v.type.shape));
+      std::memcpy(c.addr[size_t(id)], outs[o].raw(), size_t(outs[o].nbytes()));
+    }
+    return {};
+  }
+};
+
+struct Program {
+  std::vector<Shape> key;  // input shapes it was built for
+  ir::Graph g;
+  map::MemoryPlan mem;
+  std::vector<std::unique_ptr<Step>> steps;
+  std::unique_ptr<std::byte, void (*)(std::byte*)> arena{nullptr, [](std::byte* p) {
+                                                          ::operator delete(p, std::align_val_t(64));
+                                                        }};
+  std::vector<void*> addr;
+  std::string text;
+};
+
+class CpuExecutable final : public Executable {
+ public:
+  CpuExecutable(const ir::Graph& g, const map::Plan& plan, Isa isa)
+      : graph_(g), ks_(kernel_set(isa)), pool_(plan.threads) {}
+
+  Result<std::vector<Tensor>> run(std::span<const Tensor> inputs, RunStats* stats) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Shape> key;
+    for (const Tensor& t : inputs) key.push_back(t.shape());
+    if (!prog_ || prog_->key != key) {
+      prog_.reset();
+      KILN_ASSIGN(prog_, specialize(key));
+    }
+    Program& p = *prog_;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      p.addr[size_t(p.g.inputs[i])] = const_cast<void*>(inputs[i].raw());
+    RunCtx ctx{p.addr, pool_.size() > 1 ? &pool_ : nullptr, ks_};
+    for (auto& s : p.steps) KILN_TRY(s->run(ctx));
+    std::vector<Tensor> out;
+    for (ir::ValueId id : p.g.outputs) {
+      const ir::Value& v = p.g.value(id);
+      KILN_ASSIGN(Tensor t, Tensor::create(v.type.dtype, v.type.shape));
+      std::memcpy(t.raw(), p.addr[size_t(id)], size_t(t.nbytes()));
+      out.push_back(std::move(t));
+    }
+    if (stats) stats->peak_activation_bytes = p.mem.arena_bytes;
+    return out;
+  }
+
+  std::string describe() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return prog_ ? prog_->text : std::string("(not specialized yet: the plan is made on the first run)\n");
+  }
+
+ private:
+  Result<std::unique_ptr<Program>> specialize(const std::vector<Shape>& key) {
+    auto p = std::make_unique<Program>();
+    p->key = key;
+    p->g = graph_;
+    for (size_t i = 0; i < key.size(); ++i) p->g.value(p->g.inputs[i]).type.shape = key[i];
+    KILN_TRY(ir::infer_graph(p->g));
+    passes::PipelineOptions po;
+    KILN_TRY(passes::run_pipeline(p->g, po));
+    KILN_ASSIGN(p->mem, map::plan_memory(p->g));
+    p->arena.reset(static_cast<std::byte*>(
+        ::operator new(size_t(std::max<int64_t>(p->mem.arena_bytes, 64)), std::align_val_t(64))));
+    p->addr.assign(p->g.values.size(), nullptr);
+    for (size_t i = 0; i < p->g.values.size(); ++i) {
+      ir::Value& v = p->g.values[i];
+      if (v.is_constant()) p->addr[i] = v.constant.raw();
+    }
+    for (const auto& vp : p->mem.values) p->addr[size_t(vp.value)] = p->arena.get() + vp.offset;
+    std::ostringstream text;
+    text << "cpu plan: " << describe_cpu() << "\n";
+    text << "kernels " << isa_name(ks_.isa) << " (" << ks_.gemm_name << "), " << pool_.size() << " thread(s)\n";
+    text << "arena " << p->mem.arena_bytes << " bytes for " << p->mem.values.size() << " activations ("
+         << p->mem.inplace_count << " in place)\n";
+    int fallbacks = 0;
+    for (const ir::Node& n : p->g.nodes) {
+      std::unique_ptr<Step> step;
+      std::string why;
+      if (StepBuilder b = find_builder(n.op)) {
+        BuildCtx bc{p->g, n, ks_, pool_.size()};
+        KILN_ASSIGN(step, b(bc, &why));
+      } else {
+        why = "no CPU kernel for " + std::string(ir::op_name(n.op));
+      }
+      if (!step) {
+        auto f = std::make_unique<FallbackStep>();
+        f->g = &p->g;
+        f->n = &n;
+        f->kernel = "reference (" + why + ")";
+        step = std::move(f);
+        ++fallbacks;
+      }
+      std::string out_type = n.outputs.empty() || n.outputs[0] == ir::kNoValue
+                                 ? ""
+                                 : ir::type_str(p->g, p->g.value(n.outputs[0]).type);
+      text << "  " << p->g.describe(n) << " -> " << out_type << "  " << step->kernel << "\n";
+      p->steps.push_back(std::move(step));
+    }
+    text << p->steps.size() << " steps, " << fallbacks << " on the reference kernels\n";
+    p->text = text.str();
+    return p;
+  }
+
+  static std::string describe_cpu() { return cpu::describe(); }
+
+  ir::Graph graph_;
+  const KernelSet& ks_;
+  ThreadPool pool_;
+  mutable std::mutex mu_;
+  std::unique_ptr<Program> prog_;
+};
+
+}  // namespace
+
+Support CpuBackend::supports(const ir::Graph&, const ir::Node& n) const {
+  // Every op the reference backend runs is runnable here (the plan says which
+  // run on CPU kernels and which fall back).
+  if (ref::ReferenceBackend().supports(ir::Graph{}, n).ok) return {};
+  return {false, "no CPU or reference kernel for " + std::string(ir::op_name(n.op))};
+}
+
+Result<std::unique_ptr<Executable>> CpuBackend::compile(const ir::Graph& g, const map::Plan& plan) const {
+  for (const auto& n : g.nodes) {
+    Support s = supports(g, n);
+    if (!s.ok) return make_error(g.describe(n) + ": " + s.reason);
+  }
+  Isa isa;
+  if (!parse_isa(plan.isa.empty() ? "auto" : plan.isa, &isa))
+    return make_error("unknown instruction set '" + plan.isa + "' (known: auto, portable, avx2, avx512)");
+  if (!isa_available(isa))
+    return make_error("instruction set '" + std::string(isa_name(isa)) + "' is not available on this CPU (" +
+                      describe() + ")");
+  if (plan.threads < 1) return make_error("threads must be >= 1, got " + std::to_string(plan.threads));
+  return std::unique_ptr<Executable>(new CpuExecutable(g, plan, isa));
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,54 @@
+// The CPU backend's kernels for one instruction set, as one struct of function
+// pointers picked once at compile time of a model (ORT's MLAS and XNNPACK do
+// the same): the GEMM microkernel and its tile, and the row kernels that the
+// fused ops call (activations, depthwise convolution, softmax, layernorm).
+// Sets: kernels_portable.cpp (plain C++), kernels_avx2.cpp (AVX2+FMA),
+// kernels_avx512.cpp (AVX-512). Every set is tested against the reference
+// backend in tests/unit/test_cpu_kernels.cpp.
+#pragma once
+#include <cstdint>
+
+#include "backends/cpu/cpu_info.h"
+
+namespace kiln::cpu {
+
+// Activation applied in an epilogue, as the ONNX op of that name computes it.
+enum class Act : uint8_t { kNone, kRelu, kClip, kHardSwish, kSigmoid, kGelu, kGeluTanh, kLeakyRelu };
+
+// One depthwise-convolution channel: `in` is the zero-padded input plane
+// [hp, wp], `out` the output plane [oh, ow]; y = act(sum w * x + bias).
+struct DepthwiseArgs {
+  const float* in;
+  float* out;
+  const float* w;  // [kh, kw]
+  float bias;
+  int64_t hp, wp, oh, ow, kh, kw, sh, sw, dh, dw;
+  Act act;
+  float alpha, beta;
+};
+
+struct KernelSet {
+  Isa isa;
+  const char* gemm_name;  // e.g. "gemm_f32_avx2_6x16"
+  int mr, nr;             // GEMM register tile: mr rows of A x nr columns of B
+  // c[mr x nr] (row stride ldc) (+)= a-panel [kc][mr] x b-panel [kc][nr].
+  void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+  // x[0..n) = act(x) in place.
+  void (*activate)(Act act, float alpha, float beta, float* x, int64_t n);
+  void (*depthwise)(const DepthwiseArgs& a);
+  // Each of `rows` rows of n floats, in place: softmax.
+  void (*softmax_rows)(float* x, int64_t rows, int64_t n);
+  // y = (x - mean) / sqrt(var + eps) * gamma + beta over each row of n floats.
+  void (*layernorm_rows)(const float* x, float* y, int64_t rows, int64_t n, const float* gamma, const float* beta,
+                         float eps);
+};
+
+// The set for `isa` (which must be available on this CPU).
+const KernelSet& kernel_set(Isa isa);
+
+// Defined in the per-ISA files.
+const KernelSet& kernel_set_portable();
+const KernelSet& kernel_set_avx2();
+const KernelSet& kernel_set_avx512();
+
+}  // namespace kiln::cpu

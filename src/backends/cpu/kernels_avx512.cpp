@@ -1,0 +1,56 @@
+// The AVX-512 kernel set (compiled with -mavx512f -mavx512bw -mavx512vl
+// -mavx512dq -mfma; only called after cpu_info() reported them). GEMM
+// microkernel 12x32: 24 zmm accumulators, two B loads and one A broadcast
+// per k step, within AVX-512's 32 registers.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "backends/cpu/kernel_set.h"
+
+namespace kiln::cpu {
+namespace avx512 {
+#include "backends/cpu/kernels_impl.inc"
+
+static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  __m512 acc[12][2];
+  for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    a += 12;
+    b += 32;
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) {
+    float* row = c + i * ldc;
+    __m512 lo = acc[i][0], hi = acc[i][1];
+    if (accumulate) {
+      lo = _mm512_add_ps(lo, _mm512_loadu_ps(row));
+      hi = _mm512_add_ps(hi, _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, lo);
+    _mm512_storeu_ps(row + 16, hi);
+  }
+}
+}  // namespace avx512
+
+const KernelSet& kernel_set_avx512() {
+  static const KernelSet set = {Isa::kAvx512,
+                                "gemm_f32_avx512_12x32",
+                                12,
+                                32,
+                                &avx512::gemm_ukernel_12x32,
+                                &avx512::activate_impl,
+                                &avx512::depthwise_impl,
+                                &avx512::softmax_rows_impl,
+                                &avx512::layernorm_rows_impl};
+  return set;
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,33 @@
+// The portable kernel set: plain C++ for any x86-64 (SSE2) or other CPU.
+#include <cstdint>
+
+#include "backends/cpu/kernel_set.h"
+
+namespace kiln::cpu {
+namespace portable {
+#include "backends/cpu/kernels_impl.inc"
+}  // namespace portable
+
+const KernelSet& kernel_set_portable() {
+  static const KernelSet set = {Isa::kPortable,
+                                "gemm_f32_portable_6x16",
+                                6,
+                                16,
+                                &portable::gemm_ukernel_plain<6, 16>,
+                                &portable::activate_impl,
+                                &portable::depthwise_impl,
+                                &portable::softmax_rows_impl,
+                                &portable::layernorm_rows_impl};
+  return set;
+}
+
+const KernelSet& kernel_set(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return kernel_set_avx512();
+    case Isa::kAvx2: return kernel_set_avx2();
+    case Isa::kPortable: break;
+  }
+  return kernel_set_portable();
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,172 @@
+// Conv and kiln FusedConv (2-D, f32) on the CPU: implicit GEMM for ordinary
+// and grouped convolutions (weights packed once as the A operand, the image
+// read through an im2col index view as B: no im2col buffer), a direct kernel
+// for depthwise ones. Bias, a residual (FusedConv's Z input) and the
+// activation run in the GEMM epilogue. Inputs with padding are first copied
+// into a zero-bordered scratch image so that the view needs no bounds checks.
+#include <cstring>
+
+#include "backends/cpu/step.h"
+#include "ir/ops/conv_geometry.h"
+#include "ir/ops/kiln_fused.h"
+
+namespace kiln::cpu {
+namespace {
+
+struct ConvShape {
+  int64_t n, c, h, w, m, group, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, hp, wp;
+  bool padded() const { return hp != h || wp != w; }
+};
+
+class ConvStep final : public Step {
+ public:
+  ConvShape s;
+  ir::ValueId x, z, y;
+  std::vector<Packed> weights;  // per group (implicit GEMM)
+  std::vector<float> dw_weights;  // depthwise: [c][kh*kw]
+  std::vector<float> bias;      // [m], zeros when absent
+  MatrixView view;              // im2col of one group of one padded image
+  std::vector<float> scratch;   // padded input
+  bool depthwise = false;
+  Act act = Act::kNone;
+  float alpha = 0, beta = 0;
+
+  Result<void> run(RunCtx& c) override {
+    const float* in = c.f(x);
+    if (s.padded()) {
+      scratch.resize(size_t(s.n * s.c * s.hp * s.wp));
+      pad(in, scratch.data(), c.pool);
+      in = scratch.data();
+    }
+    float* out = c.f(y);
+    const float* res = z == ir::kNoValue ? nullptr : c.f(z);
+    if (depthwise) {
+      run_depthwise(in, res, out, c);
+      return {};
+    }
+    const int64_t cg = s.c / s.group, mg = s.m / s.group;
+    std::vector<GemmJob> jobs;
+    jobs.reserve(size_t(s.n * s.group));
+    for (int64_t b = 0; b < s.n; ++b)
+      for (int64_t g = 0; g < s.group; ++g) {
+        GemmJob j;
+        j.m = mg;
+        j.n = s.oh * s.ow;
+        j.k = cg * s.kh * s.kw;
+        j.a_packed = &weights[size_t(g)];
+        j.b = in + (b * s.c + g * cg) * s.hp * s.wp;
+        j.b_view = &view;
+        j.c = out + (b * s.m + g * mg) * s.oh * s.ow;
+        j.ldc = s.oh * s.ow;
+        j.epi.bias = bias.data() + g * mg;
+        j.epi.bias_per_row = true;
+        j.epi.residual = res ? res + (b * s.m + g * mg) * s.oh * s.ow : nullptr;
+        j.epi.act = act;
+        j.epi.alpha = alpha;
+        j.epi.beta = beta;
+        jobs.push_back(j);
+      }
+    gemm_f32(jobs.data(), int64_t(jobs.size()), c.ks, c.pool);
+    return {};
+  }
+
+ private:
+  void pad(const float* in, float* out, ThreadPool* pool) const {
+    parallel_ranges(pool, s.n * s.c, 4, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const float* src = in + p * s.h * s.w;
+        float* dst = out + p * s.hp * s.wp;
+        std::memset(dst, 0, sizeof(float) * size_t(s.pt * s.wp));
+        for (int64_t yy = 0; yy < s.h; ++yy) {
+          float* row = dst + (yy + s.pt) * s.wp;
+          std::memset(row, 0, sizeof(float) * size_t(s.pl));
+          std::memcpy(row + s.pl, src + yy * s.w, sizeof(float) * size_t(s.w));
+          std::memset(row + s.pl + s.w, 0, sizeof(float) * size_t(s.wp - s.pl - s.w));
+        }
+        std::memset(dst + (s.pt + s.h) * s.wp, 0, sizeof(float) * size_t((s.hp - s.pt - s.h) * s.wp));
+      }
+    });
+  }
+
+  void run_depthwise(const float* in, const float* res, float* out, RunCtx& c) const {
+    parallel_ranges(c.pool, s.n * s.c, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t ch = p % s.c;
+        DepthwiseArgs a{in + p * s.hp * s.wp, out + p * s.oh * s.ow, dw_weights.data() + ch * s.kh * s.kw,
+                        bias[size_t(ch)], s.hp, s.wp, s.oh, s.ow, s.kh, s.kw, s.sh, s.sw, s.dh, s.dw,
+                        res ? Act::kNone : act, alpha, beta};
+        c.ks.depthwise(a);
+        if (res) {
+          float* o = out + p * s.oh * s.ow;
+          const float* r = res + p * s.oh * s.ow;
+          for (int64_t i = 0; i < s.oh * s.ow; ++i) o[i] += r[i];
+          c.ks.activate(act, alpha, beta, o, s.oh * s.ow);
+        }
+      }
+    });
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why) {
+  const ir::Node& n = b.n;
+  if (b.in_type(0).dtype != DType::kF32) return decline(why, "dtype is not f32");
+  const Tensor* w = b.constant(1);
+  if (!w) return decline(why, "weights are not a constant");
+  const Tensor* bias = b.has(2) ? b.constant(2) : nullptr;
+  if (b.has(2) && !bias) return decline(why, "bias is not a constant");
+  const Shape& xs = b.in_type(0).shape;
+  if (xs.size() != 4) return decline(why, "not a 2-D convolution");
+  const ir::ConvAttrs& a = n.op == ir::OpKind::kFusedConv ? static_cast<const ir::ConvAttrs&>(n.attr<ir::FusedConvAttrs>())
+                                                          : n.attr<ir::ConvAttrs>();
+  KILN_ASSIGN(auto geo, ir::conv_geometry(a, xs, w->shape()));
+  auto step = std::make_unique<ConvStep>();
+  ConvShape& s = step->s;
+  s = {xs[0], xs[1], xs[2], xs[3], w->shape()[0], a.group, geo.kernel[0], geo.kernel[1], geo.strides[0],
+       geo.strides[1], geo.dilations[0], geo.dilations[1], geo.pads_begin[0], geo.pads_begin[1], geo.out[0],
+       geo.out[1], 0, 0};
+  // The padded image must hold every window: pads_end may be cut by the stride.
+  s.hp = std::max(xs[2] + geo.pads_begin[0] + geo.pads_end[0], (s.oh - 1) * s.sh + geo.extent(0));
+  s.wp = std::max(xs[3] + geo.pads_begin[1] + geo.pads_end[1], (s.ow - 1) * s.sw + geo.extent(1));
+  step->x = n.inputs[0];
+  step->y = n.outputs[0];
+  step->z = ir::kNoValue;
+  if (n.op == ir::OpKind::kFusedConv) {
+    const auto& f = n.attr<ir::FusedConvAttrs>();
+    step->act = act_of(f.activation);
+    step->alpha = f.activation_alpha;
+    step->beta = f.activation_beta;
+    if (b.has(3)) {
+      if (b.in_type(3).shape != b.out_type().shape) return decline(why, "residual shape differs from the output");
+      step->z = n.inputs[3];
+    }
+  }
+  step->bias.assign(size_t(s.m), 0.0f);
+  if (bias) std::memcpy(step->bias.data(), bias->data<float>(), sizeof(float) * size_t(s.m));
+  const float* wd = w->data<float>();
+  const int64_t cg = s.c / s.group, mg = s.m / s.group, kk = cg * s.kh * s.kw;
+  step->depthwise = cg == 1 && mg == 1;
+  std::string geom = std::to_string(s.kh) + "x" + std::to_string(s.kw) + "s" + std::to_string(s.sh);
+  if (step->depthwise) {
+    step->dw_weights.assign(wd, wd + s.m * kk);
+    step->kernel = "conv2d_f32_depthwise_direct(" + std::string(isa_name(b.ks.isa)) + ") " + geom;
+  } else {
+    for (int64_t g = 0; g < s.group; ++g)
+      step->weights.push_back(pack_a(wd + g * mg * kk, MatrixView::dense(mg, kk, kk), b.ks.mr));
+    // im2col view: row (ci, ky, kx) -> ci*hp*wp + ky*dh*wp + kx*dw; column (oy, ox) -> oy*sh*wp + ox*sw.
+    MatrixView& v = step->view;
+    for (int64_t ci = 0; ci < cg; ++ci)
+      for (int64_t ky = 0; ky < s.kh; ++ky)
+        for (int64_t kx = 0; kx < s.kw; ++kx) v.row_off.push_back(ci * s.hp * s.wp + ky * s.dh * s.wp + kx * s.dw);
+    for (int64_t oy = 0; oy < s.oh; ++oy)
+      for (int64_t ox = 0; ox < s.ow; ++ox) v.col_off.push_back(oy * s.sh * s.wp + ox * s.sw);
+    step->kernel = "conv2d_f32_implicit_gemm(" + std::string(b.ks.gemm_name) + ") " + geom +
+                   (s.group > 1 ? " group " + std::to_string(s.group) : "");
+  }
+  if (step->z != ir::kNoValue) step->kernel += " +residual";
+  if (step->act != Act::kNone) step->kernel += " +act";
+  return std::unique_ptr<Step>(std::move(step));
+}
+
+}  // namespace kiln::cpu

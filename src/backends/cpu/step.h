@@ -1,0 +1,95 @@
+// A compiled step of the CPU backend: one node (or a fused group) bound to a
+// kernel, with its operands resolved to arena addresses at run time through
+// the value table. Steps are built per input-shape specialization by the
+// builders in kernel_table.cpp; a node no builder takes runs on the reference
+// kernels (a FallbackStep), and the plan says so with the reason.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/gemm.h"
+#include "backends/cpu/kernel_set.h"
+#include "core/thread_pool.h"
+#include "ir/graph.h"
+
+namespace kiln::cpu {
+
+struct RunCtx {
+  std::vector<void*>& addr;  // by ValueId: where the value's bytes are this run
+  ThreadPool* pool;
+  const KernelSet& ks;
+  float* f(ir::ValueId id) const { return static_cast<float*>(addr[size_t(id)]); }
+};
+
+class Step {
+ public:
+  virtual ~Step() = default;
+  virtual Result<void> run(RunCtx& c) = 0;
+  std::string kernel;  // what runs, for the printed plan: "conv2d_f32_implicit_gemm(avx2 6x16) 3x3s1"
+};
+
+// What a builder sees: the node in a graph with static shapes and the kernel set.
+struct BuildCtx {
+  const ir::Graph& g;
+  const ir::Node& n;
+  const KernelSet& ks;
+  int threads;
+  const ir::ValueType& in_type(size_t i) const { return g.value(n.inputs[i]).type; }
+  const ir::ValueType& out_type(size_t i = 0) const { return g.value(n.outputs[i]).type; }
+  bool has(size_t i) const { return i < n.inputs.size() && n.inputs[i] != ir::kNoValue; }
+  const Tensor* constant(size_t i) const {
+    if (!has(i)) return nullptr;
+    const ir::Value& v = g.value(n.inputs[i]);
+    return v.is_constant() ? &v.constant : nullptr;
+  }
+};
+
+// A builder returns a step, or nullptr with *why set to the reason the CPU
+// kernels do not take this node (the node then runs on the reference kernels).
+inline Result<std::unique_ptr<Step>> decline(std::string* why, std::string reason) {
+  *why = std::move(reason);
+  return std::unique_ptr<Step>();
+}
+using StepBuilder = Result<std::unique_ptr<Step>> (*)(const BuildCtx& b, std::string* why);
+StepBuilder find_builder(ir::OpKind op);
+
+// Builders, by family (ops_conv.cpp, ops_linalg.cpp, ops_elementwise.cpp, ops_misc.cpp).
+Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_gemm(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_matmul(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_attention(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_binary(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_unary(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_pool(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_global_pool(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_view(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_transpose(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_softmax(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_layernorm(const BuildCtx& b, std::string* why);
+
+// Splits [0, n) into about `parts` ranges and runs fn(begin, end) on the pool.
+template <class F>
+void parallel_ranges(ThreadPool* pool, int64_t n, int64_t min_per_task, F&& fn) {
+  int threads = pool ? pool->size() : 1;
+  int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(int64_t(threads) * 4, n / std::max<int64_t>(1, min_per_task)));
+  if (tasks == 1 || !pool) {
+    fn(int64_t(0), n);
+    return;
+  }
+  int64_t per = (n + tasks - 1) / tasks;
+  pool->parallel_for(tasks, [&](int64_t t, int) {
+    int64_t b = t * per, e = std::min(n, b + per);
+    if (b < e) fn(b, e);
+  });
+}
+
+}  // namespace kiln::cpu
+
+namespace kiln::ir {
+enum class FusedActivation;
+}
+namespace kiln::cpu {
+// The epilogue activation of a kiln FusedConv / FusedGemm.
+Act act_of(ir::FusedActivation a);
+}  // namespace kiln::cpu
