@@ -25,10 +25,12 @@
 #include "passes/fold_shapes.h"
 #include "passes/fuse_activation.h"
 #include "passes/fuse_attention.h"
+#include "passes/fuse_conv_add.h"
 #include "passes/fuse_elementwise.h"
 #include "passes/fuse_elementwise_chain.h"
 #include "passes/fuse_gelu.h"
 #include "passes/fuse_layernorm.h"
+#include "passes/fuse_matmul_bias.h"
 #include "passes/pipeline.h"
 #include "passes/relu_before_maxpool.h"
 #include "runtime/session.h"
@@ -387,6 +389,71 @@ TEST(FuseActivation, NotWithRuntimeClipBoundsOrSharedOutput) {
   EXPECT_EQ(ops(f), "Conv,Clip,Conv,Relu,Add");
 }
 
+// ---- fuse_conv_add / fuse_matmul_bias -------------------------------------------
+
+TEST(FuseConvAdd, ResidualThenReluIntoOneNode) {
+  Builder b;
+  ValueId x = b.input({1, 3, 6, 6});
+  ValueId skip = b.conv(x, 4, 3);
+  ValueId main = b.conv(b.node(OpKind::kRelu, {b.conv(x, 4, 3)}), 4, 4);
+  ValueId v = b.node(OpKind::kRelu, {b.node(OpKind::kAdd, {skip, main})});
+  ir::Graph g = b.done({v});
+  ir::Graph f = g;
+  int n = 0;
+  for (auto pass : {&passes::fuse_conv_add, &passes::fuse_activation}) {
+    auto r = pass(f);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    n += *r;
+  }
+  EXPECT_EQ(n, 3);  // the residual add, then both Relus
+  EXPECT_EQ(ops(f), "FusedConv,Conv,FusedConv");  // the skip conv (first Add operand) takes the residual
+  auto lines = node_lines(f);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[2].find("activation=\"Relu\""), std::string::npos) << lines[2];
+  EXPECT_EQ(f.nodes[2].inputs.size(), 4u);  // X, W, B, Z
+  expect_same_outputs(g, f, 0.0);  // the same adds in the same order: bit for bit
+}
+
+TEST(FuseConvAdd, NotWhenConvOutputIsSharedOrBroadcast) {
+  Builder b;
+  ValueId x = b.input({1, 2, 4, 4});
+  ValueId c = b.conv(x, 2, 2);
+  ValueId shared = b.node(OpKind::kAdd, {c, x});
+  ValueId c2 = b.conv(x, 2, 2);
+  ValueId bcast = b.node(OpKind::kAdd, {c2, b.rnd({2, 1, 1})});
+  ir::Graph g = b.done({shared, c, bcast});
+  int n = -1;
+  ir::Graph f = apply(g, &passes::fuse_conv_add, &n);
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(ops(f), "Conv,Add,Conv,Add");
+}
+
+TEST(FuseMatMulBias, ThreeDimMatMulPlusBiasBecomesGemm) {
+  Builder b;
+  ValueId x = b.input({2, 5, 8});
+  ValueId v = b.node(OpKind::kAdd, {b.node(OpKind::kMatMul, {x, b.rnd({8, 6})}), b.rnd({6})});
+  ValueId w = b.node(OpKind::kAdd, {b.rnd({1, 3}), b.node(OpKind::kMatMul, {v, b.rnd({6, 3})})});
+  ir::Graph g = b.done({w});
+  int n = 0;
+  ir::Graph f = apply(g, &passes::fuse_matmul_bias, &n);
+  EXPECT_EQ(n, 2);
+  EXPECT_EQ(ops(f), "Reshape,Gemm,Reshape,Reshape,Gemm,Reshape");
+  EXPECT_EQ(ir::type_str(f, f.value(f.outputs[0]).type), "f32[2,5,3]");
+  expect_same_outputs(g, f, 1e-6);
+}
+
+TEST(FuseMatMulBias, NotWithRuntimeWeightsOrFullBias) {
+  Builder b;
+  ValueId x = b.input({4, 8});
+  ValueId wt = b.input({8, 6}, "w");
+  ValueId v = b.node(OpKind::kAdd, {b.node(OpKind::kMatMul, {x, wt}), b.rnd({6})});
+  ValueId u = b.node(OpKind::kAdd, {b.node(OpKind::kMatMul, {x, b.rnd({8, 6})}), b.rnd({4, 6})});
+  ir::Graph g = b.done({v, u});
+  int n = -1;
+  ir::Graph f = apply(g, &passes::fuse_matmul_bias, &n);
+  EXPECT_EQ(n, 0);
+}
+
 // ---- fuse_elementwise --------------------------------------------------------
 
 TEST(FuseElementwise, PerChannelScaleAndShiftIntoConvAndGemm) {
@@ -731,7 +798,7 @@ TEST(Pipeline, FullAndOnnxOnly) {
   r = passes::run_pipeline(onnx, po);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(ops(onnx), "Conv,Clip");
-  EXPECT_EQ(r->skipped, (std::vector<std::string>{"fuse_attention", "fuse_activation", "fuse_elementwise_chain"}));
+  EXPECT_EQ(r->skipped, (std::vector<std::string>{"fuse_attention", "fuse_conv_add", "fuse_activation", "fuse_elementwise_chain"}));
   EXPECT_TRUE(onnx_io::save_model(onnx, ::testing::TempDir() + "/opt.onnx").ok());
   expect_same_outputs(g, onnx);
 
