@@ -142,13 +142,32 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
           const float* ap = a_base + p * a_stride;
           float* c = j.c + m0 * j.ldc + n0;
           if (mv == mr && nv == nr) {
-            ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first);
-            if (last) apply_epilogue(j.epi, ks, c, j.ldc, m0, n0, mr, nr);
+            if (last) {
+              // Bias, residual and Relu/Clip in the microkernel's registers.
+              const Epilogue& ep = j.epi;
+              TileEpilogue te;
+              if (ep.bias) (ep.bias_per_row ? te.bias_row : te.bias_col) = ep.bias + (ep.bias_per_row ? m0 : n0);
+              if (ep.residual) {
+                te.residual = ep.residual + m0 * j.ldc + n0;
+                te.ldr = j.ldc;
+              }
+              const bool in_kernel = ep.act == Act::kNone || ep.act == Act::kRelu || ep.act == Act::kClip;
+              if (in_kernel) {
+                te.act = ep.act;
+                te.lo = ep.alpha;
+                te.hi = ep.beta;
+              }
+              ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, &te);
+              if (!in_kernel)
+                for (int64_t i = 0; i < mr; ++i) ks.activate(ep.act, ep.alpha, ep.beta, c + i * j.ldc, nr);
+            } else {
+              ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, nullptr);
+            }
           } else {
             // Edge tile: compute the full tile into scratch and copy the valid part.
             if (!first)
               for (int64_t i = 0; i < mv; ++i) std::memcpy(tile + i * nr, c + i * j.ldc, sizeof(float) * size_t(nv));
-            ks.gemm_ukernel(kc, ap, bp, tile, nr, !first);
+            ks.gemm_ukernel(kc, ap, bp, tile, nr, !first, nullptr);
             for (int64_t i = 0; i < mv; ++i) std::memcpy(c + i * j.ldc, tile + i * nr, sizeof(float) * size_t(nv));
             if (last) apply_epilogue(j.epi, ks, c, j.ldc, m0, n0, mv, nv);
           }

@@ -27,12 +27,27 @@ struct DepthwiseArgs {
   float alpha, beta;
 };
 
+// What the GEMM microkernel applies to a full tile as it stores it, after the
+// last k block: + bias (per row or per column of the tile), + residual
+// (row stride ldr), then Relu or Clip(lo, hi) in registers. Other
+// activations (act = kNone here) run afterwards through activate().
+struct TileEpilogue {
+  const float* bias_row = nullptr;  // mr values
+  const float* bias_col = nullptr;  // nr values
+  const float* residual = nullptr;
+  int64_t ldr = 0;
+  Act act = Act::kNone;  // kNone, kRelu or kClip only
+  float lo = 0, hi = 0;
+};
+
 struct KernelSet {
   Isa isa;
   const char* gemm_name;  // e.g. "gemm_f32_avx2_6x16"
   int mr, nr;             // GEMM register tile: mr rows of A x nr columns of B
-  // c[mr x nr] (row stride ldc) (+)= a-panel [kc][mr] x b-panel [kc][nr].
-  void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+  // c[mr x nr] (row stride ldc) (+)= a-panel [kc][mr] x b-panel [kc][nr],
+  // then the epilogue when e != nullptr.
+  void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                       const TileEpilogue* e);
   // x[0..n) = act(x) in place.
   void (*activate)(Act act, float alpha, float beta, float* x, int64_t n);
   void (*depthwise)(const DepthwiseArgs& a);

@@ -12,7 +12,43 @@ namespace kiln::cpu {
 namespace avx2 {
 #include "backends/cpu/kernels_impl.inc"
 
-static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// Stores one row of a tile (two vectors) with the epilogue applied.
+static inline __attribute__((always_inline)) void store_row(__m256 lo, __m256 hi, float* row, bool accumulate,
+                                                            const TileEpilogue* e, int i) {
+  if (accumulate) {
+    lo = _mm256_add_ps(lo, _mm256_loadu_ps(row));
+    hi = _mm256_add_ps(hi, _mm256_loadu_ps(row + 8));
+  }
+  if (e) {
+    if (e->bias_row) {
+      const __m256 b = _mm256_set1_ps(e->bias_row[i]);
+      lo = _mm256_add_ps(lo, b);
+      hi = _mm256_add_ps(hi, b);
+    }
+    if (e->bias_col) {
+      lo = _mm256_add_ps(lo, _mm256_loadu_ps(e->bias_col));
+      hi = _mm256_add_ps(hi, _mm256_loadu_ps(e->bias_col + 8));
+    }
+    if (e->residual) {
+      const float* r = e->residual + i * e->ldr;
+      lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));
+      hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));
+    }
+    if (e->act == Act::kRelu) {
+      lo = _mm256_max_ps(lo, _mm256_setzero_ps());
+      hi = _mm256_max_ps(hi, _mm256_setzero_ps());
+    } else if (e->act == Act::kClip) {
+      const __m256 l = _mm256_set1_ps(e->lo), h = _mm256_set1_ps(e->hi);
+      lo = _mm256_min_ps(_mm256_max_ps(lo, l), h);
+      hi = _mm256_min_ps(_mm256_max_ps(hi, l), h);
+    }
+  }
+  _mm256_storeu_ps(row, lo);
+  _mm256_storeu_ps(row + 8, hi);
+}
+
+static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                                const TileEpilogue* e) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -42,20 +78,12 @@ static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, float*
     a += 6;
     b += 16;
   }
-  auto put = [&](float* row, __m256 lo, __m256 hi) {
-    if (accumulate) {
-      lo = _mm256_add_ps(lo, _mm256_loadu_ps(row));
-      hi = _mm256_add_ps(hi, _mm256_loadu_ps(row + 8));
-    }
-    _mm256_storeu_ps(row, lo);
-    _mm256_storeu_ps(row + 8, hi);
-  };
-  put(c + 0 * ldc, c00, c01);
-  put(c + 1 * ldc, c10, c11);
-  put(c + 2 * ldc, c20, c21);
-  put(c + 3 * ldc, c30, c31);
-  put(c + 4 * ldc, c40, c41);
-  put(c + 5 * ldc, c50, c51);
+  store_row(c00, c01, c + 0 * ldc, accumulate, e, 0);
+  store_row(c10, c11, c + 1 * ldc, accumulate, e, 1);
+  store_row(c20, c21, c + 2 * ldc, accumulate, e, 2);
+  store_row(c30, c31, c + 3 * ldc, accumulate, e, 3);
+  store_row(c40, c41, c + 4 * ldc, accumulate, e, 4);
+  store_row(c50, c51, c + 5 * ldc, accumulate, e, 5);
 }
 }  // namespace avx2
 

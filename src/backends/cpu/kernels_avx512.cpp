@@ -12,7 +12,43 @@ namespace kiln::cpu {
 namespace avx512 {
 #include "backends/cpu/kernels_impl.inc"
 
-static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// Stores one row of a tile (two vectors) with the epilogue applied.
+static inline __attribute__((always_inline)) void store_row(__m512 lo, __m512 hi, float* row, bool accumulate,
+                                                            const TileEpilogue* e, int i) {
+  if (accumulate) {
+    lo = _mm512_add_ps(lo, _mm512_loadu_ps(row));
+    hi = _mm512_add_ps(hi, _mm512_loadu_ps(row + 16));
+  }
+  if (e) {
+    if (e->bias_row) {
+      const __m512 b = _mm512_set1_ps(e->bias_row[i]);
+      lo = _mm512_add_ps(lo, b);
+      hi = _mm512_add_ps(hi, b);
+    }
+    if (e->bias_col) {
+      lo = _mm512_add_ps(lo, _mm512_loadu_ps(e->bias_col));
+      hi = _mm512_add_ps(hi, _mm512_loadu_ps(e->bias_col + 16));
+    }
+    if (e->residual) {
+      const float* r = e->residual + i * e->ldr;
+      lo = _mm512_add_ps(lo, _mm512_loadu_ps(r));
+      hi = _mm512_add_ps(hi, _mm512_loadu_ps(r + 16));
+    }
+    if (e->act == Act::kRelu) {
+      lo = _mm512_max_ps(lo, _mm512_setzero_ps());
+      hi = _mm512_max_ps(hi, _mm512_setzero_ps());
+    } else if (e->act == Act::kClip) {
+      const __m512 l = _mm512_set1_ps(e->lo), h = _mm512_set1_ps(e->hi);
+      lo = _mm512_min_ps(_mm512_max_ps(lo, l), h);
+      hi = _mm512_min_ps(_mm512_max_ps(hi, l), h);
+    }
+  }
+  _mm512_storeu_ps(row, lo);
+  _mm512_storeu_ps(row + 16, hi);
+}
+
+static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                                const TileEpilogue* e) {
   __m512 acc[12][2];
   for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
@@ -28,14 +64,7 @@ static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, float
   }
 #pragma GCC unroll 12
   for (int i = 0; i < 12; ++i) {
-    float* row = c + i * ldc;
-    __m512 lo = acc[i][0], hi = acc[i][1];
-    if (accumulate) {
-      lo = _mm512_add_ps(lo, _mm512_loadu_ps(row));
-      hi = _mm512_add_ps(hi, _mm512_loadu_ps(row + 16));
-    }
-    _mm512_storeu_ps(row, lo);
-    _mm512_storeu_ps(row + 16, hi);
+    store_row(acc[i][0], acc[i][1], c + i * ldc, accumulate, e, i);
   }
 }
 }  // namespace avx512
