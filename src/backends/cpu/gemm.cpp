@@ -223,8 +223,40 @@ void gemm_f32(const GemmJob* jobs, int64_t count, const KernelSet& ks, ThreadPoo
       for (int64_t m0 = 0; m0 < j.m; m0 += mchunk)
         tasks.push_back({int32_t(i), m0, std::min(mchunk, j.m - m0), n0, std::min(nb, j.n - n0)});
   }
+  // An unpacked A read by several column chunks (a transformer's activations
+  // against a wide weight) is packed once for all of them, in parallel, rather
+  // than once per chunk (8% of the encoder's time before).
+  std::vector<GemmJob> local;
+  std::vector<Packed> a_shared;
+  const GemmJob* run_jobs = jobs;
+  if (count <= 4) {
+    bool any = false;
+    for (int64_t i = 0; i < count; ++i) any |= !jobs[i].a_packed && jobs[i].n > nb && jobs[i].m > 0 && jobs[i].k > 0;
+    if (any) {
+      local.assign(jobs, jobs + count);
+      a_shared.resize(size_t(count));
+      for (int64_t i = 0; i < count; ++i) {
+        GemmJob& j = local[size_t(i)];
+        if (j.a_packed || j.n <= nb || j.m == 0 || j.k == 0) continue;
+        Packed& p = a_shared[size_t(i)];
+        p.rows = j.m;
+        p.cols = j.k;
+        p.panel = mr;
+        const int64_t panels = (j.m + mr - 1) / mr;
+        p.data.resize(size_t(panels * j.k * mr));
+        auto pack = [&](int64_t q, int) {
+          pack_panels(j.a, *j.a_view, true, q * mr, mr, j.m, 0, j.k, mr, p.data.data() + q * j.k * mr);
+        };
+        if (pool) pool->parallel_for(panels, pack);
+        else
+          for (int64_t q = 0; q < panels; ++q) pack(q, 0);
+        j.a_packed = &p;
+      }
+      run_jobs = local.data();
+    }
+  }
   thread_local std::vector<float> abuf, bbuf;
-  auto body = [&](int64_t t, int) { run_task(jobs[tasks[size_t(t)].job], tasks[size_t(t)], ks, abuf, bbuf); };
+  auto body = [&](int64_t t, int) { run_task(run_jobs[tasks[size_t(t)].job], tasks[size_t(t)], ks, abuf, bbuf); };
   if (pool) pool->parallel_for(int64_t(tasks.size()), body);
   else
     for (size_t t = 0; t < tasks.size(); ++t) body(int64_t(t), 0);
