@@ -21,6 +21,9 @@ struct Plan {
   // its pool, and the kernel set ("auto": the best this CPU has).
   int threads = 1;
   std::string isa = "auto";
+  // 3x3 stride-1 convolutions on the cpu backend: "auto" (both kernels timed
+  // on the real shapes at compile time, the faster kept), "direct", "winograd".
+  std::string conv3x3 = "auto";
 };
 
 }  // namespace kiln::map

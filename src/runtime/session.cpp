@@ -55,6 +55,7 @@ Result<Session> Session::create(ir::Graph g, const SessionOptions& opts) {
   s.plan_.target = opts.backend;
   s.plan_.threads = opts.threads;
   s.plan_.isa = opts.isa;
+  s.plan_.conv3x3 = opts.conv3x3;
   s.plan_.node_backend.assign(s.graph_->nodes.size(), opts.backend);
   // Only graphs with static shapes have one; a symbolic batch leaves it unset.
   if (auto mem = map::plan_memory(*s.graph_); mem.ok()) s.plan_.memory = std::move(mem).value();

@@ -22,6 +22,7 @@ struct SessionOptions {
   // cpu backend: threads of its pool and kernel set (map::Plan).
   int threads = 1;
   std::string isa = "auto";
+  std::string conv3x3 = "auto";  // map::Plan::conv3x3
 };
 
 class Session {

@@ -25,6 +25,7 @@ struct BenchOptions {
   bool json = false;
   bool print_plan = false;
   std::string isa = "auto";
+  std::string conv3x3 = "auto";
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -52,6 +53,7 @@ void run_bench(const BenchOptions& o) {
   so.lower_qdq = !o.fake_quant;
   so.threads = int(o.threads);
   so.isa = o.isa;
+  so.conv3x3 = o.conv3x3;
   auto session = unwrap(runtime::Session::create(std::move(g), so));
   RunStats stats;
   Progress progress("warm-up", o.warmup);
@@ -127,6 +129,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Seed of the random inputs")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "Print the results as JSON");
   cmd->add_option("--isa", o->isa, "cpu backend kernel set: auto, portable, avx2, avx512")->capture_default_str();
+  cmd->add_option("--conv3x3", o->conv3x3, "cpu backend, 3x3 stride-1 convolutions: auto (time both at compile), direct, winograd")->check(CLI::IsMember({"auto", "direct", "winograd"}))->capture_default_str();
   cmd->add_flag("--print-plan", o->print_plan, "Print the compiled plan (kernel per node) after warm-up");
   cmd->callback([o] { run_bench(*o); });
 }

@@ -1,5 +1,6 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <sstream>
@@ -71,7 +72,7 @@ struct Program {
 class CpuExecutable final : public Executable {
  public:
   CpuExecutable(const ir::Graph& g, const map::Plan& plan, Isa isa)
-      : graph_(g), ks_(kernel_set(isa)), pool_(plan.threads) {}
+      : graph_(g), ks_(kernel_set(isa)), pool_(plan.threads), conv3x3_(plan.conv3x3) {}
 
   Result<std::vector<Tensor>> run(std::span<const Tensor> inputs, RunStats* stats) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -120,6 +121,18 @@ class CpuExecutable final : public Executable {
       if (v.is_constant()) p->addr[i] = v.constant.raw();
     }
     for (const auto& vp : p->mem.values) p->addr[size_t(vp.value)] = p->arena.get() + vp.offset;
+    // Builders may time candidate kernels: on a zeroed arena and zeroed
+    // stand-ins for the graph inputs (zeros: no denormal slow paths).
+    std::memset(p->arena.get(), 0, size_t(p->mem.arena_bytes));
+    std::vector<std::vector<std::byte>> probe_inputs;
+    for (size_t i = 0; i < p->g.inputs.size(); ++i) {
+      const ir::ValueType& t = p->g.value(p->g.inputs[i]).type;
+      int64_t n = 1;
+      for (int64_t d : t.shape) n *= d;
+      probe_inputs.emplace_back(size_t(std::max<int64_t>(dtype_bytes(t.dtype, n), 64)), std::byte{0});
+      p->addr[size_t(p->g.inputs[i])] = probe_inputs.back().data();
+    }
+    RunCtx probe{p->addr, pool_.size() > 1 ? &pool_ : nullptr, ks_};
     std::ostringstream text;
     text << "cpu plan: " << describe_cpu() << "\n";
     text << "kernels " << isa_name(ks_.isa) << " (" << ks_.gemm_name << "), " << pool_.size() << " thread(s)\n";
@@ -130,7 +143,7 @@ class CpuExecutable final : public Executable {
       std::unique_ptr<Step> step;
       std::string why;
       if (StepBuilder b = find_builder(n.op)) {
-        BuildCtx bc{p->g, n, ks_, pool_.size()};
+        BuildCtx bc{p->g, n, ks_, pool_.size(), &probe, conv3x3_};
         KILN_ASSIGN(step, b(bc, &why));
       } else {
         why = "no CPU kernel for " + std::string(ir::op_name(n.op));
@@ -149,6 +162,7 @@ class CpuExecutable final : public Executable {
       text << "  " << p->g.describe(n) << " -> " << out_type << "  " << step->kernel << "\n";
       p->steps.push_back(std::move(step));
     }
+    for (ir::ValueId id : p->g.inputs) p->addr[size_t(id)] = nullptr;
     text << p->steps.size() << " steps, " << fallbacks << " on the reference kernels\n";
     p->text = text.str();
     return p;
@@ -159,11 +173,23 @@ class CpuExecutable final : public Executable {
   ir::Graph graph_;
   const KernelSet& ks_;
   ThreadPool pool_;
+  std::string conv3x3_;
   mutable std::mutex mu_;
   std::unique_ptr<Program> prog_;
 };
 
 }  // namespace
+
+double time_step(Step& s, RunCtx& c, int reps) {
+  double best = 1e30;
+  if (!s.run(c).ok()) return best;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (!s.run(c).ok()) return 1e30;
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
 
 Support CpuBackend::supports(const ir::Graph&, const ir::Node& n) const {
   // Every op the reference backend runs is runnable here (the plan says which
@@ -183,6 +209,8 @@ Result<std::unique_ptr<Executable>> CpuBackend::compile(const ir::Graph& g, cons
   if (!isa_available(isa))
     return make_error("instruction set '" + std::string(isa_name(isa)) + "' is not available on this CPU (" +
                       describe() + ")");
+  if (plan.conv3x3 != "auto" && plan.conv3x3 != "direct" && plan.conv3x3 != "winograd")
+    return make_error("unknown 3x3 convolution choice '" + plan.conv3x3 + "' (known: auto, direct, winograd)");
   if (plan.threads < 1) return make_error("threads must be >= 1, got " + std::to_string(plan.threads));
   return std::unique_ptr<Executable>(new CpuExecutable(g, plan, isa));
 }

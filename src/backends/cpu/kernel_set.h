@@ -56,6 +56,13 @@ struct KernelSet {
   // y = (x - mean) / sqrt(var + eps) * gamma + beta over each row of n floats.
   void (*layernorm_rows)(const float* x, float* y, int64_t rows, int64_t n, const float* gamma, const float* beta,
                          float eps);
+  // Winograd F(4x4, 3x3), one tile row of one plane (ops_winograd.cpp):
+  // input plane -> v[xi * xs + tile]; m[xi * xs + tile] -> output rows with
+  // bias, residual and activation. Scratch sizes in kernels_impl.inc.
+  void (*winograd_input_row)(const float* in, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t ty,
+                             int64_t tiles_x, float* v, int64_t xs, float* scratch);
+  void (*winograd_output_row)(const float* m, int64_t xs, int64_t tiles_x, float bias, const float* res, float* out,
+                              int64_t oh, int64_t ow, int64_t ty, Act act, float lo, float hi, float* scratch);
 };
 
 // The set for `isa` (which must be available on this CPU).

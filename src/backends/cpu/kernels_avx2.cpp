@@ -96,7 +96,9 @@ const KernelSet& kernel_set_avx2() {
                                 &avx2::activate_impl,
                                 &avx2::depthwise_impl,
                                 &avx2::softmax_rows_impl,
-                                &avx2::layernorm_rows_impl};
+                                &avx2::layernorm_rows_impl,
+                                &avx2::winograd_input_row_impl,
+                                &avx2::winograd_output_row_impl};
   return set;
 }
 

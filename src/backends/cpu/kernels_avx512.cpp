@@ -78,7 +78,9 @@ const KernelSet& kernel_set_avx512() {
                                 &avx512::activate_impl,
                                 &avx512::depthwise_impl,
                                 &avx512::softmax_rows_impl,
-                                &avx512::layernorm_rows_impl};
+                                &avx512::layernorm_rows_impl,
+                                &avx512::winograd_input_row_impl,
+                                &avx512::winograd_output_row_impl};
   return set;
 }
 

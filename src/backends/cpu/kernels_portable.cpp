@@ -17,7 +17,9 @@ const KernelSet& kernel_set_portable() {
                                 &portable::activate_impl,
                                 &portable::depthwise_impl,
                                 &portable::softmax_rows_impl,
-                                &portable::layernorm_rows_impl};
+                                &portable::layernorm_rows_impl,
+                                &portable::winograd_input_row_impl,
+                                &portable::winograd_output_row_impl};
   return set;
 }
 

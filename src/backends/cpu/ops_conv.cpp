@@ -4,6 +4,7 @@
 // for depthwise ones. Bias, a residual (FusedConv's Z input) and the
 // activation run in the GEMM epilogue. Inputs with padding are first copied
 // into a zero-bordered scratch image so that the view needs no bounds checks.
+#include <cstdio>
 #include <cstring>
 
 #include "backends/cpu/step.h"
@@ -107,6 +108,32 @@ class ConvStep final : public Step {
   }
 };
 
+// Weights, im2col view and plan text of the direct (implicit GEMM or
+// depthwise) kernel.
+void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const float* wd) {
+  ConvStep* step = &st;
+  const int64_t cg = s.c / s.group, mg = s.m / s.group, kk = cg * s.kh * s.kw;
+  std::string geom = std::to_string(s.kh) + "x" + std::to_string(s.kw) + "s" + std::to_string(s.sh);
+  if (step->depthwise) {
+    step->dw_weights.assign(wd, wd + s.m * kk);
+    step->kernel = "conv2d_f32_depthwise_direct(" + std::string(isa_name(b.ks.isa)) + ") " + geom;
+  } else {
+    for (int64_t g = 0; g < s.group; ++g)
+      step->weights.push_back(pack_a(wd + g * mg * kk, MatrixView::dense(mg, kk, kk), b.ks.mr));
+    // im2col view: row (ci, ky, kx) -> ci*hp*wp + ky*dh*wp + kx*dw; column (oy, ox) -> oy*sh*wp + ox*sw.
+    MatrixView& v = step->view;
+    for (int64_t ci = 0; ci < cg; ++ci)
+      for (int64_t ky = 0; ky < s.kh; ++ky)
+        for (int64_t kx = 0; kx < s.kw; ++kx) v.row_off.push_back(ci * s.hp * s.wp + ky * s.dh * s.wp + kx * s.dw);
+    for (int64_t oy = 0; oy < s.oh; ++oy)
+      for (int64_t ox = 0; ox < s.ow; ++ox) v.col_off.push_back(oy * s.sh * s.wp + ox * s.sw);
+    step->kernel = "conv2d_f32_implicit_gemm(" + std::string(b.ks.gemm_name) + ") " + geom +
+                   (s.group > 1 ? " group " + std::to_string(s.group) : "");
+  }
+  if (step->z != ir::kNoValue) step->kernel += " +residual";
+  if (step->act != Act::kNone) step->kernel += " +act";
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why) {
@@ -145,27 +172,29 @@ Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why) {
   step->bias.assign(size_t(s.m), 0.0f);
   if (bias) std::memcpy(step->bias.data(), bias->data<float>(), sizeof(float) * size_t(s.m));
   const float* wd = w->data<float>();
-  const int64_t cg = s.c / s.group, mg = s.m / s.group, kk = cg * s.kh * s.kw;
-  step->depthwise = cg == 1 && mg == 1;
-  std::string geom = std::to_string(s.kh) + "x" + std::to_string(s.kw) + "s" + std::to_string(s.sh);
-  if (step->depthwise) {
-    step->dw_weights.assign(wd, wd + s.m * kk);
-    step->kernel = "conv2d_f32_depthwise_direct(" + std::string(isa_name(b.ks.isa)) + ") " + geom;
-  } else {
-    for (int64_t g = 0; g < s.group; ++g)
-      step->weights.push_back(pack_a(wd + g * mg * kk, MatrixView::dense(mg, kk, kk), b.ks.mr));
-    // im2col view: row (ci, ky, kx) -> ci*hp*wp + ky*dh*wp + kx*dw; column (oy, ox) -> oy*sh*wp + ox*sw.
-    MatrixView& v = step->view;
-    for (int64_t ci = 0; ci < cg; ++ci)
-      for (int64_t ky = 0; ky < s.kh; ++ky)
-        for (int64_t kx = 0; kx < s.kw; ++kx) v.row_off.push_back(ci * s.hp * s.wp + ky * s.dh * s.wp + kx * s.dw);
-    for (int64_t oy = 0; oy < s.oh; ++oy)
-      for (int64_t ox = 0; ox < s.ow; ++ox) v.col_off.push_back(oy * s.sh * s.wp + ox * s.sw);
-    step->kernel = "conv2d_f32_implicit_gemm(" + std::string(b.ks.gemm_name) + ") " + geom +
-                   (s.group > 1 ? " group " + std::to_string(s.group) : "");
+  step->depthwise = s.c / s.group == 1 && s.m / s.group == 1;
+  if (!step->depthwise && s.group == 1 && s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 &&
+      s.dw == 1 && winograd_pays(s.n, s.oh, s.ow, b.ks.nr)) {
+    WinogradConvDesc d{s.n, s.c, s.h, s.w, s.m, s.pt, s.pl, s.oh, s.ow, wd, step->bias,
+                       step->x, step->z, step->y, step->act, step->alpha, step->beta};
+    if (b.conv3x3 == "winograd") return make_winograd_conv(d, b.ks);
+    finish_direct(*step, b, s, wd);
+    if (b.conv3x3 == "direct" || !b.probe) return std::unique_ptr<Step>(std::move(step));
+    std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks);
+    // Both kernels on the real shapes, once, here: Winograd's transforms cost
+    // memory traffic that its 4x fewer multiplies repay only on some layers
+    // and machines, so the faster one is kept (and the plan shows both times).
+    const double tw = time_step(*wino, *b.probe), td = time_step(*step, *b.probe);
+    char note[96];
+    std::snprintf(note, sizeof note, " [measured winograd %.3f ms, direct %.3f ms]", tw, td);
+    if (tw < td) {
+      wino->kernel += note;
+      return wino;
+    }
+    step->kernel += note;
+    return std::unique_ptr<Step>(std::move(step));
   }
-  if (step->z != ir::kNoValue) step->kernel += " +residual";
-  if (step->act != Act::kNone) step->kernel += " +act";
+  finish_direct(*step, b, s, wd);
   return std::unique_ptr<Step>(std::move(step));
 }
 

@@ -35,6 +35,12 @@ struct BuildCtx {
   const ir::Node& n;
   const KernelSet& ks;
   int threads;
+  // Zero-filled operands of this node in a scratch arena, for builders that
+  // time candidate kernels on the real shapes (nullptr: do not measure).
+  RunCtx* probe = nullptr;
+  // 3x3 stride-1 convolutions: "auto" (time both, keep the faster),
+  // "direct" or "winograd" (map::Plan::conv3x3).
+  std::string conv3x3 = "auto";
   const ir::ValueType& in_type(size_t i) const { return g.value(n.inputs[i]).type; }
   const ir::ValueType& out_type(size_t i = 0) const { return g.value(n.outputs[i]).type; }
   bool has(size_t i) const { return i < n.inputs.size() && n.inputs[i] != ir::kNoValue; }
@@ -67,6 +73,24 @@ Result<std::unique_ptr<Step>> build_view(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_transpose(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_softmax(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_layernorm(const BuildCtx& b, std::string* why);
+
+// A 3x3 stride-1 dilation-1 ungrouped convolution for ops_winograd.cpp.
+struct WinogradConvDesc {
+  int64_t n, c, h, w, m, pt, pl, oh, ow;
+  const float* weights;  // [m, c, 3, 3], alive as long as the graph
+  std::vector<float> bias;
+  ir::ValueId x, z, y;
+  Act act;
+  float alpha, beta;
+};
+// Whether Winograd F(4x4, 3x3) does clearly less GEMM work than the direct
+// implicit GEMM for this output (tiles padded to the microkernel's nr).
+bool winograd_pays(int64_t batch, int64_t oh, int64_t ow, int nr);
+std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& d, const KernelSet& ks);
+
+// Median-free probe: the best of `reps` timed runs of the step (after one
+// untimed run), in milliseconds.
+double time_step(Step& s, RunCtx& c, int reps = 3);
 
 // Splits [0, n) into about `parts` ranges and runs fn(begin, end) on the pool.
 template <class F>
