@@ -290,3 +290,15 @@ TEST(Errors, OptimizeBadInputs) {
   expect_clean_error(run_kiln(o + " --prune 0.5 --recover"), "--recover re-fits layers after channel pruning");
   EXPECT_FALSE(fs::exists(out));
 }
+
+TEST(Errors, CpuBackendBadOptions) {
+  std::string b = "bench " + kLenet + " --backend cpu --iters 1 --warmup 0";
+  expect_clean_error(run_kiln(b + " --isa bogus"), "unknown instruction set 'bogus'");
+  expect_clean_error(run_kiln(b + " --threads 0"), "--threads");
+  expect_clean_error(run_kiln(b + " --conv3x3 fft"), "--conv3x3");
+  expect_clean_error(run_kiln("run " + kLenet + " --random 1 --backend gpu"), "unknown backend 'gpu'");
+  // An instruction set this CPU lacks is named, not executed (skipped where
+  // the CPU has AVX-512).
+  Outcome o = run_kiln(b + " --isa avx512");
+  if (o.exit_code != 0) expect_clean_error(o, "not available on this CPU");
+}
