@@ -46,14 +46,13 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_;
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint64_t> state_{0};  // generation | closed | workers inside (thread_pool.cpp)
   std::atomic<int64_t> next_{0};
   std::atomic<int64_t> done_{0};
-  std::atomic<int> checked_in_{0};
   std::atomic<bool> in_job_{false};
   std::atomic<bool> stop_{false};
-  // The current job; written before generation_ is bumped (release) and read
-  // after a worker sees the new generation (acquire).
+  // The current job; written before its generation opens (release) and read
+  // by a worker only after it joined that generation (acquire).
   int64_t n_ = 0;
   void* ctx_ = nullptr;
   Call call_ = nullptr;

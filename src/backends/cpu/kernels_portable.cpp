@@ -10,10 +10,10 @@ namespace portable {
 
 const KernelSet& kernel_set_portable() {
   static const KernelSet set = {Isa::kPortable,
-                                "gemm_f32_portable_6x16",
-                                6,
-                                16,
-                                &portable::gemm_ukernel_plain<6, 16>,
+                                "gemm_f32_portable_4x8",
+                                4,
+                                8,
+                                &portable::gemm_ukernel_plain<4, 8>,
                                 &portable::activate_impl,
                                 &portable::depthwise_impl,
                                 &portable::softmax_rows_impl,

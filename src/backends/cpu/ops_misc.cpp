@@ -268,7 +268,8 @@ Result<std::unique_ptr<Step>> build_binary(const BuildCtx& bc, std::string* why)
   bool suffix = tb.size() <= ys.size() && std::equal(tb.begin(), tb.end(), ys.end() - int64_t(tb.size()));
   // Per-channel [C, 1, 1] (or [1, C, 1, 1]) against [N, C, H, W].
   if (!s->b_full && !s->b_scalar && !suffix) {
-    if (ys.size() == 4 && bn == ys[1] && bs.size() >= 3 && bs[bs.size() - 1] == 1 && bs[bs.size() - 2] == 1) {
+    // Only [C, 1, 1] after leading 1s: [N, 1, 1, 1] with N == C is per image.
+    if (ys.size() == 4 && tb.size() == 3 && tb[0] == ys[1] && tb[1] == 1 && tb[2] == 1) {
       s->b_per_channel = true;
       s->channels = ys[1];
       s->plane = ys[2] * ys[3];
