@@ -36,6 +36,20 @@ Outputs (per model, under --out DIR)
     DIR/<name>/input_0.npy    float32 input (standard normal, fixed seed)
     DIR/<name>/output_0.npy   float32 PyTorch output, eval mode, on input_0
     DIR/<name>/ops.txt        distinct op types used, sorted, one per line
+    DIR/<name>/model.pt       the same module (same weights) as frozen
+                              TorchScript, for PyTorch in
+                              scripts/bench_compare.py (PyTorch cannot
+                              read ONNX): torch.jit.freeze(torch.jit.trace(
+                              model.eval(), input)) under no_grad.  It is
+                              traced on PyTorch's inference path, so the
+                              transformer records torch's fused encoder
+                              layer (the "fast path" the ONNX export
+                              avoids), which is what PyTorch runs at
+                              inference.  The script checks that the
+                              loaded file reproduces output_0 and matches
+                              the eager module on a batch of 2 (and, for
+                              the transformer, sequence length 64), so the
+                              traced shapes are not baked in.
 
 The files are large (resnet50 is ~100 MB) and are generated at test time,
 never committed.  Output is deterministic: same seed -> same files.
@@ -174,6 +188,37 @@ def _plain_path_forward(model, x):
         return model(x)
 
 
+def _max_rel_err(got, want):
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    return float(np.abs(got - want).max() / max(1.0, float(np.abs(want).max())))
+
+
+def save_torchscript(model, x, y, pt_path, other_shape):
+    """Save model as frozen TorchScript at pt_path and check the file.
+
+    Returns the largest relative error of the loaded file against the
+    reference output y on x and against the eager module on a fresh input of
+    other_shape (a different batch, and sequence length if any).
+    """
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        frozen = torch.jit.freeze(torch.jit.trace(model.eval(), (x,)))
+    frozen.save(pt_path)
+    loaded = torch.jit.load(pt_path)
+    x2 = torch.from_numpy(_random_input(other_shape, SEED + 3))
+    with torch.no_grad():
+        want2 = model(x2).numpy()
+    with torch.inference_mode():
+        err = max(_max_rel_err(loaded(x).numpy(), y),
+                  _max_rel_err(loaded(x2).numpy(), want2))
+    if err > 1e-3:
+        raise SystemExit("%s: TorchScript file differs from the module "
+                         "(max relative error %.3g)" % (pt_path, err))
+    return err
+
+
 def export_one(name, out_root):
     t0 = time.time()
     import onnx
@@ -216,6 +261,13 @@ def export_one(name, out_root):
         for op in ops:
             f.write(op + "\n")
 
+    # The second check shape differs in every dynamic axis of the export.
+    other_shape = list(shape)
+    for axis in dyn["input"]:
+        other_shape[axis] = 2 if axis == 0 else shape[axis] // 2
+    pt_path = os.path.join(out_dir, "model.pt")
+    pt_err = save_torchscript(model, x, y, pt_path, tuple(other_shape))
+
     opsets = ", ".join("%s:%d" % (o.domain or "ai.onnx", o.version)
                        for o in proto.opset_import)
     size = os.path.getsize(onnx_path)
@@ -224,6 +276,8 @@ def export_one(name, out_root):
              len(proto.graph.initializer), time.time() - t0))
     print("   input %s -> output %s, |output| max %.4g"
           % (list(x_np.shape), list(y.shape), float(np.abs(y).max())))
+    print("   %s  %.2f MB  (TorchScript, max relative error %.2g)"
+          % (pt_path, os.path.getsize(pt_path) / 1e6, pt_err))
     for op, count in sorted(hist.items(), key=lambda kv: (-kv[1], kv[0])):
         print("   %-20s %d" % (op, count))
     sys.stdout.flush()

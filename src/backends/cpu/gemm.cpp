@@ -269,8 +269,13 @@ void gemm_f32(const GemmJob* jobs, int64_t count, const KernelSet& ks, ThreadPoo
       run_jobs = local.data();
     }
   }
-  thread_local std::vector<float> abuf, bbuf;
-  auto body = [&](int64_t t, int) { run_task(run_jobs[tasks[size_t(t)].job], tasks[size_t(t)], ks, abuf, bbuf); };
+  auto body = [&](int64_t t, int) {
+    // Declared here, in the task, so that every pool thread constructs (and
+    // at exit destroys) its own; declared in gemm_f32 they were never set up
+    // on the workers and leaked there (LeakSanitizer).
+    thread_local std::vector<float> abuf, bbuf;
+    run_task(run_jobs[tasks[size_t(t)].job], tasks[size_t(t)], ks, abuf, bbuf);
+  };
   if (pool) pool->parallel_for(int64_t(tasks.size()), body);
   else
     for (size_t t = 0; t < tasks.size(); ++t) body(int64_t(t), 0);

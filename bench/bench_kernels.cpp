@@ -1,0 +1,211 @@
+// Kernel microbenchmarks (Google Benchmark) of the CPU backend on shapes taken
+// from the benchmark models: the fp32 GEMM driver (resnet18's 3x3 convolutions
+// as implicit GEMM, the transformer's projections) and the depthwise kernel
+// (mobilenet_v2), for every kernel set this CPU runs and 1 and 2 pool threads.
+// Counters: GFLOP/s (a multiply-add counts 2); the depthwise kernel, which is
+// memory bound, also reports bytes_per_second (input read + output written).
+// Not a test (no ctest; the kernels are tested in
+// tests/unit/test_cpu_kernels.cpp). Run:
+//   bench_kernels --benchmark_min_time=0.05 [--benchmark_filter=avx2]
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_info.h"
+#include "backends/cpu/gemm.h"
+#include "backends/cpu/kernel_set.h"
+#include "backends/cpu/step.h"
+#include "core/thread_pool.h"
+
+namespace {
+
+using namespace kiln;
+using namespace kiln::cpu;
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// Runs body once per benchmark iteration and sets the GFLOP/s counter from
+// the loop's wall time: with a pool of 2 the worker's share is not on the
+// calling thread's CPU clock (the benchmarks are registered UseRealTime for
+// the same reason). A plain number, not a Counter rate, so that the console
+// shows "GFLOP/s=77.7" rather than a rate of a rate.
+template <class F>
+void timed_loop(benchmark::State& st, double flops_per_iter, F&& body) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st) {
+    body();
+    benchmark::ClobberMemory();
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  st.counters["GFLOP/s"] = s > 0 ? flops_per_iter * double(st.iterations()) / s * 1e-9 : 0.0;
+}
+
+// A 3x3 stride-1 pad-1 convolution run the way ops_conv.cpp runs it: weights
+// packed once as A (M = Cout, K = Cin*9), the zero-bordered image read through
+// the im2col offset view as B (N = H*W). The padding copy itself is not timed.
+struct ConvCase {
+  const char* name;
+  int64_t cin, cout, h, w;
+};
+
+void bench_conv_gemm(benchmark::State& st, const ConvCase cc, Isa isa, int threads) {
+  const KernelSet& ks = kernel_set(isa);
+  ThreadPool pool(threads);
+  const int64_t hp = cc.h + 2, wp = cc.w + 2, m = cc.cout, k = cc.cin * 9, n = cc.h * cc.w;
+  std::vector<float> weights = random_floats(size_t(m * k), 1);
+  std::vector<float> image(size_t(cc.cin * hp * wp), 0.0f);
+  std::vector<float> interior = random_floats(size_t(cc.cin * cc.h * cc.w), 2);
+  for (int64_t c = 0; c < cc.cin; ++c)
+    for (int64_t y = 0; y < cc.h; ++y)
+      for (int64_t x = 0; x < cc.w; ++x)
+        image[size_t((c * hp + y + 1) * wp + x + 1)] = interior[size_t((c * cc.h + y) * cc.w + x)];
+  Packed a = pack_a(weights.data(), MatrixView::dense(m, k, k), ks.mr);
+  MatrixView view;
+  for (int64_t ci = 0; ci < cc.cin; ++ci)
+    for (int64_t ky = 0; ky < 3; ++ky)
+      for (int64_t kx = 0; kx < 3; ++kx) view.row_off.push_back(ci * hp * wp + ky * wp + kx);
+  for (int64_t oy = 0; oy < cc.h; ++oy)
+    for (int64_t ox = 0; ox < cc.w; ++ox) view.col_off.push_back(oy * wp + ox);
+  std::vector<float> out(size_t(m * n));
+  GemmJob j;
+  j.m = m;
+  j.n = n;
+  j.k = k;
+  j.a_packed = &a;
+  j.b = image.data();
+  j.b_view = &view;
+  j.c = out.data();
+  j.ldc = n;
+  timed_loop(st, 2.0 * double(m) * double(n) * double(k), [&] { gemm_f32(&j, 1, ks, &pool); });
+}
+
+// A MatMul with constant weights as ops_linalg.cpp runs it: activations
+// [M, K] read through a dense view (packed per call), weights [K, N] packed
+// once as B.
+struct MatMulCase {
+  const char* name;
+  int64_t m, k, n;
+};
+
+void bench_matmul_gemm(benchmark::State& st, const MatMulCase mc, Isa isa, int threads) {
+  const KernelSet& ks = kernel_set(isa);
+  ThreadPool pool(threads);
+  std::vector<float> act = random_floats(size_t(mc.m * mc.k), 3);
+  std::vector<float> weights = random_floats(size_t(mc.k * mc.n), 4);
+  MatrixView a_view = MatrixView::dense(mc.m, mc.k, mc.k);
+  Packed b = pack_b(weights.data(), MatrixView::dense(mc.k, mc.n, mc.n), ks.nr);
+  std::vector<float> out(size_t(mc.m * mc.n));
+  GemmJob j;
+  j.m = mc.m;
+  j.n = mc.n;
+  j.k = mc.k;
+  j.a = act.data();
+  j.a_view = &a_view;
+  j.b_packed = &b;
+  j.c = out.data();
+  j.ldc = mc.n;
+  timed_loop(st, 2.0 * double(mc.m) * double(mc.n) * double(mc.k), [&] { gemm_f32(&j, 1, ks, &pool); });
+}
+
+// A 3x3 pad-1 depthwise convolution with mobilenet_v2's fused ReLU6, split
+// over channels as ops_conv.cpp splits it. The kernel reads a zero-bordered
+// image (as ops_conv.cpp gives it); the padding copy itself is not timed.
+struct DepthwiseCase {
+  const char* name;
+  int64_t c, h, w, stride;
+};
+
+void bench_depthwise(benchmark::State& st, const DepthwiseCase dc, Isa isa, int threads) {
+  const KernelSet& ks = kernel_set(isa);
+  ThreadPool pool(threads);
+  const int64_t oh = (dc.h + 2 - 3) / dc.stride + 1, ow = (dc.w + 2 - 3) / dc.stride + 1;
+  const int64_t hp = dc.h + 2, wp = dc.w + 2;  // holds every window for strides 1 and 2
+  std::vector<float> in(size_t(dc.c * hp * wp), 0.0f);
+  std::vector<float> interior = random_floats(size_t(dc.c * dc.h * dc.w), 5);
+  for (int64_t c = 0; c < dc.c; ++c)
+    for (int64_t y = 0; y < dc.h; ++y)
+      for (int64_t x = 0; x < dc.w; ++x)
+        in[size_t((c * hp + y + 1) * wp + x + 1)] = interior[size_t((c * dc.h + y) * dc.w + x)];
+  std::vector<float> weights = random_floats(size_t(dc.c * 9), 6);
+  std::vector<float> bias = random_floats(size_t(dc.c), 7);
+  std::vector<float> out(size_t(dc.c * oh * ow));
+  const double outputs = double(dc.c * oh * ow);
+  timed_loop(st, 2.0 * 9.0 * outputs, [&] {
+    parallel_ranges(&pool, dc.c, 1, [&](int64_t b, int64_t e) {
+      for (int64_t ch = b; ch < e; ++ch) {
+        DepthwiseArgs a{in.data() + ch * hp * wp, out.data() + ch * oh * ow, weights.data() + ch * 9,
+                        bias[size_t(ch)], hp, wp, oh, ow, 3, 3, dc.stride, dc.stride, 1, 1, Act::kClip, 0.0f, 6.0f};
+        ks.depthwise(a);
+      }
+    });
+  });
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(4.0 * (double(dc.c * hp * wp) + outputs)));
+}
+
+// resnet18's 3x3 convolutions of each stage (the first stride-2 one of a
+// stage is left out: most of a stage's time is in its stride-1 layers).
+constexpr ConvCase kConvCases[] = {
+    {"resnet18.layer1.3x3", 64, 64, 56, 56},
+    {"resnet18.layer2.3x3", 128, 128, 28, 28},
+    {"resnet18.layer3.3x3", 256, 256, 14, 14},
+    {"resnet18.layer4.3x3", 512, 512, 7, 7},
+};
+// The transformer (BERT-base shapes) at batch 1, sequence 128.
+constexpr MatMulCase kMatMulCases[] = {
+    {"transformer.attn_proj", 128, 768, 768},
+    {"transformer.ffn_up", 128, 768, 3072},
+    {"transformer.ffn_down", 128, 3072, 768},
+};
+// mobilenet_v2's depthwise layers at 224x224 input.
+constexpr DepthwiseCase kDepthwiseCases[] = {
+    {"mobilenet_v2.32ch.112x112.s1", 32, 112, 112, 1},
+    {"mobilenet_v2.144ch.56x56.s1", 144, 56, 56, 1},
+    {"mobilenet_v2.144ch.56x56.s2", 144, 56, 56, 2},
+    {"mobilenet_v2.960ch.7x7.s1", 960, 7, 7, 1},
+};
+
+void register_all() {
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (!isa_available(isa)) continue;
+    const KernelSet& ks = kernel_set(isa);
+    const std::string gemm = ks.gemm_name;
+    const std::string dw = "depthwise_f32_" + std::string(isa_name(isa));
+    for (int t : {1, 2}) {
+      const std::string pool = "/pool:" + std::to_string(t);
+      for (const ConvCase& c : kConvCases) {
+        std::string name = gemm + "/" + c.name + "/" + std::to_string(c.cout) + "x" + std::to_string(c.cin * 9) +
+                           "x" + std::to_string(c.h * c.w) + pool;
+        benchmark::RegisterBenchmark(name.c_str(), bench_conv_gemm, c, isa, t)->UseRealTime();
+      }
+      for (const MatMulCase& c : kMatMulCases) {
+        std::string name = gemm + "/" + c.name + "/" + std::to_string(c.m) + "x" + std::to_string(c.k) + "x" +
+                           std::to_string(c.n) + pool;
+        benchmark::RegisterBenchmark(name.c_str(), bench_matmul_gemm, c, isa, t)->UseRealTime();
+      }
+      for (const DepthwiseCase& c : kDepthwiseCases)
+        benchmark::RegisterBenchmark((dw + "/" + c.name + pool).c_str(), bench_depthwise, c, isa, t)->UseRealTime();
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("kiln_cpu", kiln::cpu::describe());
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
