@@ -40,6 +40,10 @@ constexpr Row kRows[] = {
     {OpKind::kTranspose, &build_transpose},
     {OpKind::kSoftmax, &build_softmax},
     {OpKind::kLayerNormalization, &build_layernorm},
+    {OpKind::kQConv, &build_qconv},
+    {OpKind::kQGemm, &build_qgemm},
+    {OpKind::kQuantizeLinear, &build_quantize},
+    {OpKind::kDequantizeLinear, &build_dequantize},
 };
 }  // namespace
 

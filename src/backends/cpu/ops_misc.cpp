@@ -108,14 +108,24 @@ class PoolStep final : public Step {
   ir::ValueId x, y;
   bool max;
   bool count_pad;
+  DType dtype = DType::kF32;  // MaxPool also takes u8 / i8 (quantized graphs)
   int64_t planes, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
   Result<void> run(RunCtx& c) override {
-    const float* in = c.f(x);
-    float* out = c.f(y);
+    if (dtype == DType::kU8) pool_planes<uint8_t>(c);
+    else if (dtype == DType::kI8) pool_planes<int8_t>(c);
+    else pool_planes<float>(c);
+    return {};
+  }
+
+ private:
+  template <class T>
+  void pool_planes(RunCtx& c) const {
+    const T* in = static_cast<const T*>(c.addr[size_t(x)]);
+    T* out = static_cast<T*>(c.addr[size_t(y)]);
     parallel_ranges(c.pool, planes, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t p = lo; p < hi; ++p) {
-        const float* src = in + p * h * w;
-        float* dst = out + p * oh * ow;
+        const T* src = in + p * h * w;
+        T* dst = out + p * oh * ow;
         for (int64_t oy = 0; oy < oh; ++oy)
           for (int64_t ox = 0; ox < ow; ++ox) {
             float acc = max ? -std::numeric_limits<float>::infinity() : 0.0f;
@@ -126,18 +136,18 @@ class PoolStep final : public Step {
               for (int64_t kx = 0; kx < kw; ++kx) {
                 int64_t ix = ox * sw - pl + kx * dw;
                 if (ix < 0 || ix >= w) continue;
-                float v = src[iy * w + ix];
+                float v = float(src[iy * w + ix]);
                 if (max) acc = v > acc ? v : acc;
                 else acc += v;
                 ++cnt;
               }
             }
             if (!max) acc /= float(count_pad ? kh * kw : std::max<int64_t>(cnt, 1));
-            dst[oy * ow + ox] = acc;
+            // A window entirely in the padding gives the type's lowest value, as the reference does.
+            dst[oy * ow + ox] = cnt == 0 && max ? std::numeric_limits<T>::lowest() : T(acc);
           }
       }
     });
-    return {};
   }
 };
 
@@ -318,7 +328,10 @@ Result<std::unique_ptr<Step>> build_unary(const BuildCtx& bc, std::string* why) 
 }
 
 Result<std::unique_ptr<Step>> build_pool(const BuildCtx& bc, std::string* why) {
-  if (!all_f32(bc)) return decline(why, "dtype is not f32");
+  const DType dt = bc.in_type(0).dtype;
+  const bool int8_max = bc.n.op == ir::OpKind::kMaxPool && (dt == DType::kU8 || dt == DType::kI8) &&
+                        bc.out_type().dtype == dt;
+  if (!all_f32(bc) && !int8_max) return decline(why, "dtype is not f32 (or 8-bit for MaxPool)");
   if (bc.n.outputs.size() > 1 && bc.n.outputs[1] != ir::kNoValue) return decline(why, "MaxPool indices output");
   const Shape& xs = bc.in_type(0).shape;
   if (xs.size() != 4) return decline(why, "not a 2-D pool");
@@ -330,6 +343,7 @@ Result<std::unique_ptr<Step>> build_pool(const BuildCtx& bc, std::string* why) {
   s->x = bc.n.inputs[0];
   s->y = bc.n.outputs[0];
   s->max = max;
+  s->dtype = dt;
   s->count_pad = !max && bc.n.attr<ir::AveragePoolAttrs>().count_include_pad != 0;
   s->planes = xs[0] * xs[1];
   s->h = xs[2];
@@ -348,7 +362,7 @@ Result<std::unique_ptr<Step>> build_pool(const BuildCtx& bc, std::string* why) {
     // count_include_pad counts the pads but not windows that run past them (ceil_mode).
     if (win.ceil_mode) return decline(why, "count_include_pad with ceil_mode");
   }
-  s->kernel = std::string(max ? "maxpool2d_f32 " : "avgpool2d_f32 ") + std::to_string(s->kh) + "x" +
+  s->kernel = std::string(max ? "maxpool2d_" : "avgpool2d_") + (dt == DType::kF32 ? "f32 " : dt == DType::kU8 ? "u8 " : "s8 ") + std::to_string(s->kh) + "x" +
               std::to_string(s->kw) + "s" + std::to_string(s->sh);
   return std::unique_ptr<Step>(std::move(s));
 }

@@ -73,6 +73,11 @@ Result<std::unique_ptr<Step>> build_view(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_transpose(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_softmax(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_layernorm(const BuildCtx& b, std::string* why);
+// Integer ops (ops_quant.cpp).
+Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_qgemm(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_quantize(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_dequantize(const BuildCtx& b, std::string* why);
 
 // A 3x3 stride-1 dilation-1 ungrouped convolution for ops_winograd.cpp.
 struct WinogradConvDesc {

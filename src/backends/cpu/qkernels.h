@@ -1,0 +1,59 @@
+// The CPU backend's integer (int8) kernels for one instruction set, picked
+// once like the fp32 KernelSet (kernel_set.h): the int8 GEMM microkernel, the
+// fixed-point requantization of its int32 sums, and QuantizeLinear /
+// DequantizeLinear rows. Every result is bit-identical to the reference
+// backend's integer execution (backends/reference/quant_kiln.cpp,
+// quant.cpp): sums are exact int32 (wrapping), requantization is the integer
+// rounding of quant/quant_params.h, and the float conversions round exactly
+// as the reference does.
+//
+// The GEMM multiplies int16 operands in pairs (x86 pmaddwd: two int16
+// products summed into one int32 lane): uint8/int8 activations minus their
+// zero point and int8 weights both fit int16, and a pair's sum (at most
+// 2 * 255 * 128) cannot saturate, so the products are exact. (pmaddubsw,
+// twice as fast on u8 x s8, saturates its 16-bit pair sums: not exact.)
+// Sets: qkernels_portable.cpp (plain C++), qkernels_avx2.cpp (AVX2; also
+// used by the AVX-512 set). Tested in tests/unit/test_cpu_quant.cpp.
+#pragma once
+#include <cstdint>
+
+#include "backends/cpu/cpu_info.h"
+
+namespace kiln::cpu {
+
+// Requantization of one output channel (quant/quant_params.h): y =
+// clamp(rshift_round_half_even((acc + bias) * multiplier, shift) + zero_point, lo, hi).
+struct QRow {
+  int32_t bias = 0;
+  int32_t multiplier = 0;  // 0: every output is zero_point (clamped)
+  int shift = 1;           // 1..62
+  int32_t zero_point = 0;
+  int32_t lo = 0, hi = 255;
+};
+
+struct QKernels {
+  const char* qgemm_name;  // e.g. "qgemm_s16_avx2_6x16"
+  int mr, nr;              // register tile: mr output channels x nr columns
+  // c[mr][nr] = a-panel [kp][mr][2] . b-panel [kp][nr][2] over kp int16 pairs.
+  void (*qgemm_ukernel)(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c);
+  // n int32 sums of one channel -> requantized n bytes (int8 if is_signed, else uint8).
+  void (*requant_row)(const int32_t* acc, int64_t n, const QRow& r, void* out, bool is_signed);
+  // Packs one B panel: column j of pair p is (src[k_off[2p] + col_off[j]] -
+  // zp, src[k_off[2p+1] + col_off[j]] - zp) for j < valid, zero past it;
+  // an odd k leaves the last pair's second element 0. `contiguous`: col_off[j]
+  // = col_off[0] + j for all nr columns.
+  void (*pack_b_panel)(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k,
+                       const int64_t* col_off, int valid, bool contiguous, int16_t* dst);
+  // y = saturate(round_half_even(x / scale) + zp) into [lo, hi], NaN -> lo.
+  void (*quantize_row)(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi, void* out,
+                       bool is_signed);
+  // y = float(x - zp) * scale.
+  void (*dequantize_row)(const void* x, bool is_signed, int64_t n, int32_t zp, float scale, float* out);
+};
+
+// The set for `isa` (which must be available on this CPU).
+const QKernels& qkernels(Isa isa);
+const QKernels& qkernels_portable();
+const QKernels& qkernels_avx2();
+
+}  // namespace kiln::cpu

@@ -1,0 +1,199 @@
+// The AVX2 int8 kernels (qkernels.h); compiled with -mavx2 -mfma and called
+// only after cpu_info() reported AVX2. GEMM tile 6x16: 12 ymm int32
+// accumulators, two B loads and one A broadcast (a pair of int16) per k pair,
+// pmaddwd then paddd, the same register budget as the fp32 6x16 kernel.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/qkernels.h"
+
+namespace kiln::cpu {
+namespace qavx2 {
+
+constexpr int kMr = 6, kNr = 16;
+
+void qgemm_ukernel(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c) {
+  __m256i acc[kMr][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+  for (int64_t p = 0; p < kp; ++p) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16));
+#pragma GCC unroll 6
+    for (int i = 0; i < kMr; ++i) {
+      int32_t pair;
+      std::memcpy(&pair, a + 2 * i, sizeof pair);
+      const __m256i av = _mm256_set1_epi32(pair);
+      acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(av, b0));
+      acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(av, b1));
+    }
+    a += 2 * kMr;
+    b += 2 * kNr;
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < kMr; ++i) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * kNr), acc[i][0]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * kNr + 8), acc[i][1]);
+  }
+}
+
+// floor(v / 2^shift) per signed 64-bit lane (AVX2 has only the logical shift):
+// for v < 0, ~v >> s is floor((-v - 1) / 2^s) and ~ of that is floor(v / 2^s).
+static inline __m256i sra_epi64(__m256i v, __m128i shift) {
+  const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+  return _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(v, sign), shift), sign);
+}
+
+// Four products (int64 lanes) -> round_half_even(p / 2^shift), clamped to [lo, hi] (both minus zero point).
+static inline __m256i round_clamp(__m256i p, __m256i half, __m256i mask, __m128i shift, __m256i lo, __m256i hi) {
+  const __m256i t = _mm256_add_epi64(p, half);
+  __m256i q = sra_epi64(t, shift);
+  // An exact tie (t's low bits all 0) rounded up to an odd q goes back to even.
+  const __m256i tie = _mm256_cmpeq_epi64(_mm256_and_si256(t, mask), _mm256_setzero_si256());
+  q = _mm256_sub_epi64(q, _mm256_and_si256(tie, _mm256_and_si256(q, _mm256_set1_epi64x(1))));
+  q = _mm256_blendv_epi8(q, lo, _mm256_cmpgt_epi64(lo, q));
+  return _mm256_blendv_epi8(q, hi, _mm256_cmpgt_epi64(q, hi));
+}
+
+struct RequantConsts {
+  __m256i bias, mult, half, mask, lo, hi, zp;
+  __m128i shift;
+  explicit RequantConsts(const QRow& r) {
+    const int s = r.multiplier == 0 ? 1 : r.shift;
+    bias = _mm256_set1_epi32(r.bias);
+    mult = _mm256_set1_epi64x(r.multiplier);
+    half = _mm256_set1_epi64x(int64_t(1) << (s - 1));
+    mask = _mm256_set1_epi64x((int64_t(1) << s) - 1);
+    lo = _mm256_set1_epi64x(int64_t(r.lo) - r.zero_point);
+    hi = _mm256_set1_epi64x(int64_t(r.hi) - r.zero_point);
+    zp = _mm256_set1_epi32(r.zero_point);
+    shift = _mm_cvtsi32_si128(s);
+  }
+};
+
+// Eight sums -> eight requantized int32 lanes (each within [lo, hi]).
+static inline __m256i requant8(__m256i acc, const RequantConsts& k) {
+  acc = _mm256_add_epi32(acc, k.bias);
+  const __m256i even = _mm256_mul_epi32(acc, k.mult);
+  const __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), k.mult);
+  const __m256i qe = round_clamp(even, k.half, k.mask, k.shift, k.lo, k.hi);
+  const __m256i qo = round_clamp(odd, k.half, k.mask, k.shift, k.lo, k.hi);
+  return _mm256_add_epi32(_mm256_blend_epi32(qe, _mm256_slli_epi64(qo, 32), 0xAA), k.zp);
+}
+
+void requant_row(const int32_t* acc, int64_t n, const QRow& r, void* out, bool is_signed) {
+  const RequantConsts k(r);
+  uint8_t* o = static_cast<uint8_t*>(out);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i v0 = requant8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)), k);
+    const __m256i v1 = requant8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i + 8)), k);
+    // Values are already within the 8-bit range, so the saturating packs are exact.
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xD8);
+    const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
+    const __m128i bytes = is_signed ? _mm_packs_epi16(lo, hi) : _mm_packus_epi16(lo, hi);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), bytes);
+  }
+  if (i < n) {
+    alignas(32) int32_t in[16] = {}, res[16];
+    const int64_t rest = n - i;
+    std::memcpy(in, acc + i, sizeof(int32_t) * size_t(rest));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(res), requant8(_mm256_load_si256(reinterpret_cast<const __m256i*>(in)), k));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(res + 8),
+                       requant8(_mm256_load_si256(reinterpret_cast<const __m256i*>(in + 8)), k));
+    for (int64_t j = 0; j < rest; ++j) o[i + j] = is_signed ? uint8_t(int8_t(res[j])) : uint8_t(res[j]);
+  }
+}
+
+// 16 bytes -> 16 int16 minus the zero point.
+static inline __m256i widen16(const void* p, bool is_signed, __m256i zp) {
+  const __m128i v = _mm_loadu_si128(static_cast<const __m128i*>(p));
+  return _mm256_sub_epi16(is_signed ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v), zp);
+}
+
+void pack_b_panel(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k, const int64_t* col_off,
+                  int valid, bool contiguous, int16_t* dst) {
+  const int64_t kp = (k + 1) / 2;
+  const uint8_t* s = static_cast<const uint8_t*>(src);
+  if (contiguous && valid == kNr) {
+    const __m256i z = _mm256_set1_epi16(int16_t(zp));
+    const int64_t c0 = col_off[0];
+    for (int64_t p = 0; p < kp; ++p, dst += 2 * kNr) {
+      const __m256i r0 = widen16(s + k_off[2 * p] + c0, is_signed, z);
+      const __m256i r1 = 2 * p + 1 < k ? widen16(s + k_off[2 * p + 1] + c0, is_signed, z) : _mm256_setzero_si256();
+      // unpack interleaves within 128-bit lanes: lo = cols 0-3 | 8-11, hi = 4-7 | 12-15.
+      const __m256i lo = _mm256_unpacklo_epi16(r0, r1), hi = _mm256_unpackhi_epi16(r0, r1);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(lo, hi, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+    return;
+  }
+  for (int64_t p = 0; p < kp; ++p, dst += 2 * kNr) {
+    const int64_t o0 = k_off[2 * p];
+    const bool has1 = 2 * p + 1 < k;
+    const int64_t o1 = has1 ? k_off[2 * p + 1] : 0;
+    for (int j = 0; j < kNr; ++j) {
+      int32_t v0 = 0, v1 = 0;
+      if (j < valid) {
+        const int64_t c = col_off[j];
+        v0 = (is_signed ? int32_t(int8_t(s[o0 + c])) : int32_t(s[o0 + c])) - zp;
+        if (has1) v1 = (is_signed ? int32_t(int8_t(s[o1 + c])) : int32_t(s[o1 + c])) - zp;
+      }
+      dst[2 * j] = int16_t(v0);
+      dst[2 * j + 1] = int16_t(v1);
+    }
+  }
+}
+
+void quantize_row(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi, void* out,
+                  bool is_signed) {
+  const __m256 s = _mm256_set1_ps(scale);
+  // Clamping before the zero point is added keeps every value exact in float;
+  // max_ps returns its second operand for a NaN first one: NaN -> lo.
+  const __m256 flo = _mm256_set1_ps(float(lo - zp)), fhi = _mm256_set1_ps(float(hi - zp));
+  const __m256i z = _mm256_set1_epi32(zp);
+  uint8_t* o = static_cast<uint8_t*>(out);
+  auto one = [&](__m256 v) {
+    __m256 q = _mm256_round_ps(_mm256_div_ps(v, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    q = _mm256_min_ps(_mm256_max_ps(q, flo), fhi);
+    return _mm256_add_epi32(_mm256_cvtps_epi32(q), z);
+  };
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(one(_mm256_loadu_ps(x + i)), one(_mm256_loadu_ps(x + i + 8))), 0xD8);
+    const __m128i l = _mm256_castsi256_si128(w), h = _mm256_extracti128_si256(w, 1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), is_signed ? _mm_packs_epi16(l, h) : _mm_packus_epi16(l, h));
+  }
+  for (; i < n; ++i) {
+    float q = std::nearbyint(x[i] / scale);
+    q = std::isnan(q) ? float(lo - zp) : std::fmin(std::fmax(q, float(lo - zp)), float(hi - zp));
+    const int32_t v = int32_t(q) + zp;
+    o[i] = is_signed ? uint8_t(int8_t(v)) : uint8_t(v);
+  }
+}
+
+void dequantize_row(const void* x, bool is_signed, int64_t n, int32_t zp, float scale, float* out) {
+  const uint8_t* in = static_cast<const uint8_t*>(x);
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256i z = _mm256_set1_epi32(zp);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + i));
+    const __m256i v = is_signed ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, z)), s));
+  }
+  for (; i < n; ++i) out[i] = float((is_signed ? int32_t(int8_t(in[i])) : int32_t(in[i])) - zp) * scale;
+}
+
+}  // namespace qavx2
+
+const QKernels& qkernels_avx2() {
+  static const QKernels set = {"qgemm_s16_avx2_6x16", qavx2::kMr,         qavx2::kNr,
+                               &qavx2::qgemm_ukernel, &qavx2::requant_row, &qavx2::pack_b_panel,
+                               &qavx2::quantize_row,  &qavx2::dequantize_row};
+  return set;
+}
+
+}  // namespace kiln::cpu
