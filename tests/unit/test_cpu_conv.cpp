@@ -1,0 +1,239 @@
+// The CPU backend's Conv / FusedConv against the reference backend (see
+// cpu_test_util.h): a sweep of sizes, kernels, strides, pads, dilations and
+// groups (depthwise too; 3x3 stride 1 on both the direct and the Winograd
+// kernel), FusedConv with an activation and a residual, auto_pad, and the
+// forms the CPU kernels decline. Tolerance: max |cpu - ref| <= 1e-4 * max |ref|.
+#include <gtest/gtest.h>
+
+#include "cpu_test_util.h"
+
+namespace kiln {
+namespace {
+using namespace cputest;
+
+// ---- Conv / FusedConv --------------------------------------------------------
+
+struct ConvCase {
+  int64_t n, cin, cout, h, w, kh, kw, sh, sw, dil, group;
+  std::vector<int64_t> pads;  // ONNX order: top, left, bottom, right
+  bool bias;
+  ir::AutoPad auto_pad = ir::AutoPad::kNotSet;
+
+  std::string str() const {
+    std::ostringstream s;
+    s << "N" << n << " Cin" << cin << " Cout" << cout << " " << h << "x" << w << " k" << kh << "x" << kw << " s" << sh
+      << "," << sw << " d" << dil << " g" << group << " pads";
+    for (int64_t p : pads) s << " " << p;
+    s << (bias ? " bias" : " no-bias") << " auto_pad " << int(auto_pad);
+    return s.str();
+  }
+  bool depthwise() const { return cin / group == 1 && cout / group == 1; }
+  // The convolutions the Winograd kernel takes (when its work pays).
+  bool winograd_shape() const { return group == 1 && kh == 3 && kw == 3 && sh == 1 && sw == 1 && dil == 1; }
+  std::string direct_kernel() const {
+    return depthwise() ? "conv2d_f32_depthwise_direct" : "conv2d_f32_implicit_gemm";
+  }
+  ir::ConvAttrs attrs() const {
+    ir::ConvAttrs a;
+    a.kernel_shape = {kh, kw};
+    a.strides = {sh, sw};
+    a.dilations = {dil, dil};
+    a.pads = pads;
+    a.group = group;
+    a.auto_pad = auto_pad;
+    return a;
+  }
+  // Output dims (explicit pads only).
+  int64_t oh() const { return (h + pads[0] + pads[2] - (kh - 1) * dil - 1) / sh + 1; }
+  int64_t ow() const { return (w + pads[1] + pads[3] - (kw - 1) * dil - 1) / sw + 1; }
+};
+
+std::vector<ValueId> conv_inputs(Net& net, const ConvCase& c) {
+  ValueId x = net.input({c.n, c.cin, c.h, c.w});
+  ValueId w = net.cst({c.cout, c.cin / c.group, c.kh, c.kw});
+  std::vector<ValueId> in = {x, w};
+  if (c.bias) in.push_back(net.cst({c.cout}));
+  return in;
+}
+
+// Direct kernels always; a 3x3 stride-1 case also with conv3x3 "winograd"
+// (which keeps the direct kernel where Winograd does not pay).
+void check_conv(const ConvCase& c, uint64_t seed) {
+  Net net(seed);
+  ValueId y = net.node(OpKind::kConv, conv_inputs(net, c), c.attrs());
+  ASSERT_TRUE(net.done({y}));
+  check(net, "Conv " + c.str(), c.direct_kernel());
+  if (c.winograd_shape()) check(net, "Conv " + c.str(), "conv2d_f32_", Expect::kCpu, kTol, "winograd");
+}
+
+TEST(CpuBackendConv, SweepOfSizesKernelsStridesPads) {
+  const std::vector<std::vector<int64_t>> pad_forms = {{0, 0, 0, 0}, {1, 1, 1, 1}, {0, 1, 2, 1}};
+  const std::vector<std::pair<int64_t, int64_t>> channels = {{3, 1}, {5, 7}, {17, 33}};
+  int idx = 0;
+  for (int64_t k : {1, 3, 5, 7})
+    for (auto [cin, cout] : channels)
+      for (int64_t stride : {1, 2}) {
+        ConvCase c;
+        c.n = idx % 2 ? 3 : 1;
+        c.cin = cin;
+        c.cout = cout;
+        c.kh = c.kw = k;
+        c.sh = c.sw = stride;
+        c.dil = idx % 4 == 3 ? 2 : 1;
+        c.group = 1;
+        c.pads = pad_forms[size_t(idx % 3)];
+        c.bias = (idx / 2) % 2 == 0;
+        const int64_t extent = (k - 1) * c.dil + 1;
+        c.h = extent + 4 + k % 2;  // odd and even, never a multiple of the tile
+        c.w = extent + 3;
+        check_conv(c, 100 + uint64_t(idx));
+        ++idx;
+      }
+}
+
+TEST(CpuBackendConv, GroupedDepthwiseDilatedAndOddShapes) {
+  using P = std::vector<int64_t>;
+  const std::vector<ConvCase> cases = {
+      // grouped (group 2 / 3) with per-group channel counts that are not tile multiples
+      {3, 10, 14, 9, 11, 3, 3, 1, 1, 1, 2, P{1, 1, 1, 1}, true},
+      {1, 6, 2, 12, 10, 5, 5, 2, 2, 1, 2, P{0, 1, 2, 1}, false},
+      {3, 9, 33, 7, 8, 1, 1, 1, 1, 1, 3, P{0, 0, 0, 0}, true},
+      {1, 10, 14, 13, 13, 3, 3, 2, 2, 2, 2, P{2, 2, 2, 2}, true},
+      // depthwise (group = C = Cout)
+      {1, 17, 17, 13, 11, 3, 3, 1, 1, 1, 17, P{1, 1, 1, 1}, true},
+      {3, 17, 17, 14, 15, 5, 5, 2, 2, 1, 17, P{2, 2, 2, 2}, false},
+      {1, 17, 17, 13, 12, 3, 3, 1, 1, 2, 17, P{2, 2, 2, 2}, true},
+      {3, 5, 5, 16, 13, 7, 7, 2, 2, 1, 5, P{0, 1, 3, 2}, true},
+      {1, 3, 3, 9, 9, 3, 3, 2, 2, 1, 3, P{0, 0, 0, 0}, false},
+      // depthwise with a channel multiplier (Cout = 2C): a grouped GEMM
+      {3, 5, 10, 11, 9, 3, 3, 1, 1, 1, 5, P{1, 1, 1, 1}, true},
+      // rectangular kernel and strides
+      {1, 5, 7, 12, 17, 3, 5, 1, 2, 1, 1, P{1, 2, 1, 2}, true},
+      {3, 3, 33, 15, 10, 5, 3, 2, 1, 2, 1, P{2, 0, 1, 1}, false},
+      // the stride cuts off the end padding
+      {1, 5, 7, 10, 10, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true},
+      {1, 5, 7, 10, 10, 1, 1, 2, 2, 1, 1, P{0, 0, 0, 0}, true},
+      // output of a single pixel / larger K than one K block (17*25 = 425 > 256)
+      {3, 17, 7, 5, 5, 5, 5, 1, 1, 1, 1, P{0, 0, 0, 0}, true},
+      {1, 17, 33, 9, 7, 5, 5, 1, 1, 1, 1, P{2, 2, 2, 2}, true},
+  };
+  uint64_t seed = 500;
+  for (const ConvCase& c : cases) check_conv(c, seed++);
+}
+
+TEST(CpuBackendConv, AutoPadSame) {
+  for (ir::AutoPad ap : {ir::AutoPad::kSameUpper, ir::AutoPad::kSameLower, ir::AutoPad::kValid}) {
+    ConvCase c{1, 5, 7, 10, 9, 3, 3, 2, 2, 1, 1, {}, true, ap};
+    check_conv(c, 700 + uint64_t(ap));
+    ConvCase dw{3, 6, 6, 11, 10, 4, 4, 2, 2, 1, 6, {}, false, ap};
+    check_conv(dw, 710 + uint64_t(ap));
+  }
+}
+
+TEST(CpuBackendConv, DeclinedFormsFallBack) {
+  {
+    Net net(800);  // 1-D convolution
+    ir::ConvAttrs a;
+    a.kernel_shape = {3};
+    a.pads = {1, 1};
+    ValueId y = net.node(OpKind::kConv, {net.input({2, 5, 17}), net.cst({7, 5, 3}), net.cst({7})}, a);
+    ASSERT_TRUE(net.done({y}));
+    check(net, "Conv 1-D", "reference (not a 2-D convolution)", Expect::kFallback);
+  }
+  {
+    Net net(801);  // weights that are a graph input
+    ir::ConvAttrs a;
+    a.kernel_shape = {3, 3};
+    ValueId y = net.node(OpKind::kConv, {net.input({1, 5, 9, 9}), net.input({7, 5, 3, 3})}, a);
+    ASSERT_TRUE(net.done({y}));
+    check(net, "Conv with input weights", "reference (weights are not a constant)", Expect::kFallback);
+  }
+}
+
+TEST(CpuBackendConv, FusedConvActivationsAndResidual) {
+  using P = std::vector<int64_t>;
+  const std::vector<ConvCase> convs = {
+      {3, 5, 7, 9, 11, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},     // implicit GEMM
+      {1, 17, 33, 8, 7, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, false},   // implicit GEMM, stride 2
+      {3, 10, 14, 9, 11, 3, 3, 1, 1, 1, 2, P{0, 1, 2, 1}, true},   // grouped
+      {1, 17, 17, 13, 11, 3, 3, 1, 1, 1, 17, P{1, 1, 1, 1}, true},  // depthwise
+      {3, 6, 6, 12, 9, 5, 5, 2, 2, 1, 6, P{2, 2, 2, 2}, false},    // depthwise, stride 2
+  };
+  struct ActCase {
+    ir::FusedActivation act;
+    float alpha, beta;
+    const char* name;
+  };
+  const ActCase acts[] = {{ir::FusedActivation::kRelu, 0, 0, "Relu"},
+                          {ir::FusedActivation::kClip, 0, 6, "Clip(0,6)"},
+                          {ir::FusedActivation::kNone, 0, 0, "None"}};
+  uint64_t seed = 900;
+  for (const ConvCase& c : convs)
+    for (const ActCase& act : acts)
+      for (bool residual : {false, true}) {
+        Net net(seed++);
+        std::vector<ValueId> in = conv_inputs(net, c);
+        if (residual) {
+          if (in.size() == 2) in.push_back(ir::kNoValue);
+          in.push_back(net.input({c.n, c.cout, c.oh(), c.ow()}));
+        }
+        ir::FusedConvAttrs a;
+        static_cast<ir::ConvAttrs&>(a) = c.attrs();
+        a.activation = act.act;
+        a.activation_alpha = act.alpha;
+        a.activation_beta = act.beta;
+        ValueId y = net.node(OpKind::kFusedConv, in, a);
+        ASSERT_TRUE(net.done({y}));
+        const std::string what = std::string("FusedConv ") + act.name + (residual ? " +Z " : " ") + c.str();
+        check(net, what, c.direct_kernel());
+        if (c.winograd_shape()) check(net, what, "conv2d_f32_winograd", Expect::kCpu, kTol, "winograd");
+      }
+}
+
+// 3x3 stride-1 convolutions large enough for Winograd F(4x4, 3x3) to pay
+// (winograd_pays in ops_winograd.cpp, with a margin for GEMM tiles of 4 to 32
+// columns), with output sizes that are not multiples of the 4x4 tile, on both
+// kernels.
+TEST(CpuBackendConv, WinogradAndDirect3x3) {
+  using P = std::vector<int64_t>;
+  const std::vector<ConvCase> cases = {
+      {1, 3, 7, 16, 15, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},
+      {3, 5, 1, 9, 10, 3, 3, 1, 1, 1, 1, P{0, 0, 0, 0}, false},
+      {1, 17, 33, 15, 14, 3, 3, 1, 1, 1, 1, P{0, 1, 2, 1}, true},
+      {3, 17, 33, 10, 9, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},
+      {1, 64, 40, 17, 19, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, false},
+      {1, 300, 5, 17, 19, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},  // Cin > one K block
+      {3, 5, 7, 9, 7, 3, 3, 1, 1, 1, 1, P{2, 1, 0, 2}, true},
+  };
+  uint64_t seed = 600;
+  for (const ConvCase& c : cases) {
+    Net net(seed++);
+    ValueId y = net.node(OpKind::kConv, conv_inputs(net, c), c.attrs());
+    ASSERT_TRUE(net.done({y}));
+    check(net, "Conv " + c.str(), "conv2d_f32_implicit_gemm");
+    check(net, "Conv " + c.str(), "conv2d_f32_winograd_f4x4_3x3", Expect::kCpu, kTol, "winograd");
+    // "auto" times both and keeps either: the result must match all the same.
+    check(net, "Conv " + c.str(), "conv2d_f32_", Expect::kCpu, kTol, "auto");
+  }
+}
+
+// A Conv followed by Relu / Add runs fused after the pass pipeline; the result
+// must still match the unfused reference graph.
+TEST(CpuBackendConv, PipelineFusedConvAddRelu) {
+  Net net(31);
+  ValueId x = net.input({3, 5, 10, 9});
+  ir::ConvAttrs a;
+  a.kernel_shape = {3, 3};
+  a.pads = {1, 1, 1, 1};
+  ValueId c1 = net.node(OpKind::kConv, {x, net.cst({7, 5, 3, 3}), net.cst({7})}, a);
+  ValueId r1 = net.node(OpKind::kRelu, {c1});
+  ValueId c2 = net.node(OpKind::kConv, {r1, net.cst({7, 7, 3, 3}), net.cst({7})}, a);
+  ValueId s = net.node(OpKind::kAdd, {c2, r1});
+  ValueId y = net.node(OpKind::kRelu, {s});
+  ASSERT_TRUE(net.done({y}));
+  check(net, "Conv-Relu-Conv-Add-Relu", "+residual +act");
+  check(net, "Conv-Relu-Conv-Add-Relu", "conv2d_f32_winograd_f4x4_3x3(", Expect::kCpu, kTol, "winograd");
+}
+
+}  // namespace
+}  // namespace kiln
