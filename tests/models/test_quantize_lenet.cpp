@@ -6,7 +6,9 @@
 // - `kiln quantize --max-accuracy-drop 0.5`: a mixed plan smaller than uniform
 //   8-bit that meets the bound;
 // - the QDQ export runs in ONNX Runtime and agrees with kiln's integer
-//   execution on >= 99.5% of the test images (skipped without onnxruntime).
+//   execution on >= 99.5% of the test images (skipped without onnxruntime);
+// - the CPU backend's int8 kernels give bit-identical outputs to the
+//   reference integer execution on all 10k test images.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -205,4 +207,44 @@ TEST(QuantizeLenet, OnnxRuntimeAgreesWithIntegerExecution) {
   double pct = 100.0 * double(agree) / double(n);
   std::printf("ONNX Runtime vs kiln integer: %lld/%lld predictions agree (%.2f%%)\n", (long long)agree, (long long)n, pct);
   EXPECT_GE(pct, 99.5);
+}
+
+// The CPU backend's integer kernels (2 threads) against the reference
+// backend's integer execution on all 10k test images: every output bit equal,
+// so the accuracy is identical.
+TEST(QuantizeLenet, CpuBackendIntegerExecutionMatchesReferenceExactly) {
+  auto& f = fixture();
+  quant::BuildOptions b;
+  b.act.method = quant::ActMethod::kPercentile;
+  b.act.symmetric = false;
+  auto q = quant::build_quantized(f.prepared, b, f.obs);
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  runtime::SessionOptions ro, co;
+  co.backend = "cpu";
+  co.threads = 2;
+  auto ref = runtime::Session::create(*q, ro);
+  auto cpu = runtime::Session::create(*q, co);
+  ASSERT_TRUE(ref.ok() && cpu.ok());
+  const int64_t n = f.test.images.dim(0), batch = 500;
+  int64_t differing = 0;
+  for (int64_t start = 0; start < n; start += batch) {
+    auto x = report::image_batch(f.test, start, std::min(batch, n - start), true);
+    ASSERT_TRUE(x.ok()) << x.error().message;
+    std::vector<Tensor> feed = {*x};
+    auto a = ref->run(feed);
+    auto c = cpu->run(feed);
+    ASSERT_TRUE(a.ok() && c.ok());
+    const Tensor& ta = (*a)[0];
+    const Tensor& tc = (*c)[0];
+    ASSERT_EQ(ta.shape(), tc.shape());
+    const int64_t row = ta.numel() / ta.dim(0);
+    for (int64_t i = 0; i < ta.dim(0); ++i)
+      differing += std::memcmp(ta.data<float>() + i * row, tc.data<float>() + i * row, sizeof(float) * size_t(row)) != 0;
+  }
+  EXPECT_EQ(differing, 0) << "images whose outputs differ";
+  double ra = report::evaluate(*ref, f.test, 0, 0, 500).value().top1();
+  double ca = report::evaluate(*cpu, f.test, 0, 0, 500).value().top1();
+  std::printf("W8A8 int on all %lld test images: reference %.2f%%, cpu backend %.2f%%\n", (long long)n, ra, ca);
+  EXPECT_EQ(ra, ca);
+  EXPECT_NE(cpu->describe_plan().find(" 0 on the reference kernels"), std::string::npos) << cpu->describe_plan();
 }
