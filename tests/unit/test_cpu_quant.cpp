@@ -2,7 +2,8 @@
 // (see cpu_test_util.h: every ISA here, 1 and 3 threads, plan checked):
 // QConv and QGemm (u8 and i8 activations and outputs, per-channel and
 // per-tensor weight scales, bias, fused Relu, odd sizes, strides, pads,
-// groups, K odd), QuantizeLinear / DequantizeLinear (ties, NaN, infinities,
+// groups, K odd; 3x3 stride 1 also on the integer Winograd kernel),
+// QuantizeLinear / DequantizeLinear (ties, NaN, infinities,
 // saturation, odd lengths), 8-bit MaxPool, and the forms that decline to the
 // reference kernels. The requantization row kernel of each ISA is also
 // checked directly against quant::requantize over random and tie values.
@@ -48,6 +49,9 @@ void check_qconv(const QConvCase& q, uint64_t seed, const std::string& kernel = 
        << dtype_name(q.p.xt) << " zp " << q.p.x_zp << " y " << dtype_name(q.p.yt) << " zp " << q.p.y_zp
        << (q.p.per_channel ? " per-channel" : " per-tensor");
   check(net, what.str(), kernel, expect, 0.0);
+  // 3x3 stride 1: also the exact integer Winograd kernel.
+  if (expect == Expect::kCpu && q.k == 3 && q.s == 1 && q.group == 1)
+    check(net, what.str(), "conv2d_qs8_winograd_f2x2_3x3", expect, 0.0, "winograd");
 }
 
 TEST(CpuBackendQuant, QConvSweep) {

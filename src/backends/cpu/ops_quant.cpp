@@ -4,6 +4,8 @@
 // Results are bit-identical to the reference backend (quant_kiln.cpp,
 // quant.cpp); anything else (per-axis scales, 16-bit activations, depthwise
 // QConv) declines with its reason and runs on the reference kernels.
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "backends/cpu/qgemm.h"
@@ -95,6 +97,7 @@ class QConvStep final : public Step {
   bool x_signed = false, y_signed = false;
   int32_t x_zp = 0;
   std::vector<QPacked> weights;  // per group
+  const int8_t* wsrc = nullptr;   // [m, c/group, kh, kw], alive as long as the graph
   std::vector<QRow> rows;
   MatrixView view;                // im2col of one group of one padded image
   std::vector<uint8_t> scratch;   // the padded input (padding = the zero point)
@@ -231,6 +234,25 @@ bool per_tensor_params(const BuildCtx& b, float* scale, int32_t* zp, std::string
   return true;
 }
 
+// The direct kernel's weights, im2col view and plan text.
+void finish_qconv_direct(QConvStep& s, const ir::WindowGeometry& geo, int64_t cg, int64_t mg, int64_t kh, int64_t kw,
+                         bool relu) {
+  const int8_t* wd = s.wsrc;
+  const int64_t kk = cg * kh * kw;
+  for (int64_t g = 0; g < s.group; ++g) s.weights.push_back(qpack_w(wd + g * mg * kk, mg, kk, kk, 1, s.qk->mr));
+  MatrixView& v = s.view;
+  for (int64_t ci = 0; ci < cg; ++ci)
+    for (int64_t ky = 0; ky < kh; ++ky)
+      for (int64_t kx = 0; kx < kw; ++kx)
+        v.row_off.push_back(ci * s.hp * s.wp + ky * geo.dilations[0] * s.wp + kx * geo.dilations[1]);
+  for (int64_t oy = 0; oy < s.oh; ++oy)
+    for (int64_t ox = 0; ox < s.ow; ++ox) v.col_off.push_back(oy * geo.strides[0] * s.wp + ox * geo.strides[1]);
+  s.kernel = std::string("conv2d_qs8_implicit_gemm(") + s.qk->qgemm_name + ") " + std::to_string(kh) + "x" +
+               std::to_string(kw) + "s" + std::to_string(geo.strides[0]) +
+               (s.group > 1 ? " group " + std::to_string(s.group) : "") + " +requant" +
+               (relu ? " +relu" : "");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why) {
@@ -267,20 +289,36 @@ Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why) {
   st->x_signed = b.in_type(0).dtype == DType::kI8;
   st->y_signed = b.out_type().dtype == DType::kI8;
   st->qk = &qkernels(b.ks.isa);
-  const int64_t kh = geo.kernel[0], kw = geo.kernel[1], kk = cg * kh * kw;
-  for (int64_t g = 0; g < st->group; ++g)
-    st->weights.push_back(qpack_w(w->data<int8_t>() + g * mg * kk, mg, kk, kk, 1, st->qk->mr));
-  MatrixView& v = st->view;
-  for (int64_t ci = 0; ci < cg; ++ci)
-    for (int64_t ky = 0; ky < kh; ++ky)
-      for (int64_t kx = 0; kx < kw; ++kx)
-        v.row_off.push_back(ci * st->hp * st->wp + ky * geo.dilations[0] * st->wp + kx * geo.dilations[1]);
-  for (int64_t oy = 0; oy < st->oh; ++oy)
-    for (int64_t ox = 0; ox < st->ow; ++ox) v.col_off.push_back(oy * geo.strides[0] * st->wp + ox * geo.strides[1]);
-  st->kernel = std::string("conv2d_qs8_implicit_gemm(") + st->qk->qgemm_name + ") " + std::to_string(kh) + "x" +
-               std::to_string(kw) + "s" + std::to_string(geo.strides[0]) +
-               (st->group > 1 ? " group " + std::to_string(st->group) : "") + " +requant" +
-               (a.fused_relu ? " +relu" : "");
+  const int64_t kh = geo.kernel[0], kw = geo.kernel[1];
+  st->wsrc = w->data<int8_t>();
+  if (st->group == 1 && kh == 3 && kw == 3 && geo.strides[0] == 1 && geo.strides[1] == 1 && geo.dilations[0] == 1 &&
+      geo.dilations[1] == 1 && b.conv3x3 != "direct") {
+    int64_t max_w = 0;
+    for (int64_t i = 0; i < w->numel(); ++i) max_w = std::max<int64_t>(max_w, std::abs(int64_t(w->data<int8_t>()[i])));
+    const int64_t xlo = st->x_signed ? -128 : 0, xhi = st->x_signed ? 127 : 255;
+    const int64_t max_x = std::max(int64_t(x_zp) - xlo, xhi - int64_t(x_zp));
+    if (qwinograd_exact(st->c, max_x, max_w)) {
+      QWinogradDesc d{st->n, st->c, st->h, st->w, st->m, st->pt, st->pl, st->oh, st->ow, w->data<int8_t>(),
+                      st->rows, st->x, st->y, st->x_signed, st->y_signed, x_zp};
+      std::unique_ptr<Step> wino = make_qwinograd_conv(d, *st->qk);
+      if (a.fused_relu) wino->kernel += " +relu";
+      if (b.conv3x3 == "winograd") return wino;
+      if (b.probe) {
+        finish_qconv_direct(*st, geo, cg, mg, kh, kw, a.fused_relu != 0);
+        // Both kernels on the real shapes, once: the faster is kept (the plan shows both times).
+        const double tw = time_step(*wino, *b.probe), td = time_step(*st, *b.probe);
+        char note[96];
+        std::snprintf(note, sizeof note, " [measured winograd %.3f ms, direct %.3f ms]", tw, td);
+        if (tw < td) {
+          wino->kernel += note;
+          return wino;
+        }
+        st->kernel += note;
+        return std::unique_ptr<Step>(std::move(st));
+      }
+    }
+  }
+  finish_qconv_direct(*st, geo, cg, mg, kh, kw, a.fused_relu != 0);
   return std::unique_ptr<Step>(std::move(st));
 }
 

@@ -54,7 +54,9 @@ void run_task(const QGemmJob& j, const Task& t, const QKernels& ks, std::vector<
 
 }  // namespace
 
-QPacked qpack_w(const int8_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr) {
+namespace {
+template <class T>
+QPacked pack_w(const T* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr) {
   QPacked p;
   p.m = m;
   p.k = k;
@@ -63,9 +65,17 @@ QPacked qpack_w(const int8_t* w, int64_t m, int64_t k, int64_t row_stride, int64
   p.data.assign(size_t(panels * p.panel_stride()), 0);
   for (int64_t r = 0; r < m; ++r) {
     int16_t* d = p.data.data() + (r / mr) * p.panel_stride() + (r % mr) * 2;
-    for (int64_t c = 0; c < k; ++c) d[(c / 2) * 2 * mr + (c % 2)] = w[r * row_stride + c * col_stride];
+    for (int64_t c = 0; c < k; ++c) d[(c / 2) * 2 * mr + (c % 2)] = int16_t(w[r * row_stride + c * col_stride]);
   }
   return p;
+}
+}  // namespace
+
+QPacked qpack_w(const int8_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr) {
+  return pack_w(w, m, k, row_stride, col_stride, mr);
+}
+QPacked qpack_w(const int16_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr) {
+  return pack_w(w, m, k, row_stride, col_stride, mr);
 }
 
 void qgemm(const QGemmJob* jobs, int64_t count, const QKernels& ks, ThreadPool* pool) {

@@ -28,6 +28,7 @@ struct QPacked {
 };
 // w(r, c) = w[r * row_stride + c * col_stride] for r < m, c < k.
 QPacked qpack_w(const int8_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr);
+QPacked qpack_w(const int16_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr);
 
 struct QGemmJob {
   int64_t m = 0, n = 0, k = 0;

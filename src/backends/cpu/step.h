@@ -10,6 +10,7 @@
 
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/kernel_set.h"
+#include "backends/cpu/qkernels.h"
 #include "core/thread_pool.h"
 #include "ir/graph.h"
 
@@ -92,6 +93,20 @@ struct WinogradConvDesc {
 // implicit GEMM for this output (tiles padded to the microkernel's nr).
 bool winograd_pays(int64_t batch, int64_t oh, int64_t ow, int nr);
 std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& d, const KernelSet& ks);
+
+// An int8 3x3 stride-1 dilation-1 ungrouped QConv for ops_qwinograd.cpp.
+struct QWinogradDesc {
+  int64_t n, c, h, w, m, pt, pl, oh, ow;
+  const int8_t* weights;  // [m, c, 3, 3], alive as long as the graph
+  std::vector<QRow> rows;
+  ir::ValueId x, y;
+  bool x_signed, y_signed;
+  int32_t x_zp;
+};
+// Whether the integer Winograd result is exact: 4 * the largest possible sum
+// over 9 * channels products fits an int32.
+bool qwinograd_exact(int64_t channels, int64_t max_abs_x, int64_t max_abs_w);
+std::unique_ptr<Step> make_qwinograd_conv(const QWinogradDesc& d, const QKernels& qk);
 
 // Median-free probe: the best of `reps` timed runs of the step (after one
 // untimed run), in milliseconds.
