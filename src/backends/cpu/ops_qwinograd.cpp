@@ -10,6 +10,7 @@
 // 2G g 2G^T (sums of nine weights) fits int16; the GEMM is the int16-pair
 // kernel of qgemm.h over input channels, per each of the 16 transform points.
 // Tested bit for bit against the reference in tests/unit/test_cpu_quant.cpp.
+#include <algorithm>
 #include <cstring>
 
 #include "backends/cpu/qgemm.h"
@@ -40,22 +41,29 @@ class QWinogradStep final : public Step {
       }
     });
     const int nr = qk->nr, mr = qk->mr;
-    const int64_t tiles = ty * tx, chunks = (tiles + nr - 1) / nr;
+    const int64_t tiles = ty * tx, panels = (tiles + nr - 1) / nr;
+    // Panels per task: the 16 packed B operands of a chunk stay within about
+    // 256 KiB (L2) and every W panel is used on all of them.
+    const int64_t kp = (d.c + 1) / 2;
+    const int64_t per_chunk = std::clamp<int64_t>((256 << 10) / (16 * kp * 2 * nr * 2), 1, 16);
     const int64_t mpanels = (d.m + mr - 1) / mr;
     const int threads = rc.pool ? rc.pool->size() : 1;
-    int64_t msplit = 1;
-    while (d.n * chunks * msplit < 4 * threads && msplit < mpanels) msplit *= 2;
+    int64_t cpanels = per_chunk, msplit = 1;
+    auto tasks_of = [&] { return d.n * ((panels + cpanels - 1) / cpanels) * msplit; };
+    while (tasks_of() < 4 * threads && cpanels > 1) cpanels = (cpanels + 1) / 2;
+    while (tasks_of() < 4 * threads && msplit < mpanels) msplit *= 2;
     msplit = std::min(msplit, mpanels);
-    const int64_t per = (mpanels + msplit - 1) / msplit;
+    const int64_t chunks = (panels + cpanels - 1) / cpanels, per = (mpanels + msplit - 1) / msplit;
     auto body = [&](int64_t t, int) {
-      thread_local std::vector<int16_t> v;  // [16][kp][nr][2]
+      thread_local std::vector<int16_t> v;    // [panel][16][kp][nr][2]
+      thread_local std::vector<int32_t> mt;   // [16][mr][nr]
       const int64_t b = t / (chunks * msplit), rest = t % (chunks * msplit);
       const int64_t chunk = rest / msplit, ms = rest % msplit;
       const int64_t p0 = ms * per, p1 = std::min(mpanels, p0 + per);
-      if (p0 >= p1) return;
-      run_chunk(b, chunk * nr, std::min<int64_t>(nr, tiles - chunk * nr), p0, p1, out, v);
+      const int64_t q0 = chunk * cpanels, q1 = std::min(panels, q0 + cpanels);
+      if (p0 < p1) run_chunk(b, q0, q1, p0, p1, out, v, mt);
     };
-    const int64_t tasks = d.n * chunks * msplit;
+    const int64_t tasks = tasks_of();
     if (rc.pool) rc.pool->parallel_for(tasks, body);
     else
       for (int64_t t = 0; t < tasks; ++t) body(t, 0);
@@ -63,74 +71,51 @@ class QWinogradStep final : public Step {
   }
 
  private:
-  // Tiles [t0, t0 + count) of image b against output-channel panels [p0, p1).
-  void run_chunk(int64_t b, int64_t t0, int64_t count, int64_t p0, int64_t p1, uint8_t* out,
-                 std::vector<int16_t>& v) const {
+  // Tile panels [q0, q1) of image b against output-channel panels [p0, p1).
+  void run_chunk(int64_t b, int64_t q0, int64_t q1, int64_t p0, int64_t p1, uint8_t* out, std::vector<int16_t>& v,
+                 std::vector<int32_t>& mt) const {
     const int nr = qk->nr, mr = qk->mr;
-    const int64_t kp = (d.c + 1) / 2, xs = kp * 2 * nr;  // one transform point's panel
-    v.assign(size_t(16 * xs), 0);
-    const int16_t zp = int16_t(d.x_zp);
+    const int64_t kp = (d.c + 1) / 2, xs = kp * 2 * nr, ps = 16 * xs;  // point stride, panel stride
+    const int64_t tiles = ty * tx;
+    v.assign(size_t((q1 - q0) * ps), 0);
+    mt.resize(size_t(16 * mr * nr));
     const uint8_t* img = scratch.data() + b * d.c * hp * wp;
-    for (int64_t j = 0; j < count; ++j) {
-      const int64_t t = t0 + j, y0 = (t / tx) * 2, x0 = (t % tx) * 2;
-      for (int64_t ci = 0; ci < d.c; ++ci) {
-        const uint8_t* src = img + ci * hp * wp + y0 * wp + x0;
-        int16_t q[4][4];
-        for (int r = 0; r < 4; ++r)
-          for (int s = 0; s < 4; ++s) {
-            const uint8_t raw = src[r * wp + s];
-            q[r][s] = int16_t((d.x_signed ? int16_t(int8_t(raw)) : int16_t(raw)) - zp);
-          }
-        // B^T q B, rows then columns: (q0 - q2, q1 + q2, q2 - q1, q1 - q3).
-        int16_t t1[4][4];
-        for (int s = 0; s < 4; ++s) {
-          t1[0][s] = int16_t(q[0][s] - q[2][s]);
-          t1[1][s] = int16_t(q[1][s] + q[2][s]);
-          t1[2][s] = int16_t(q[2][s] - q[1][s]);
-          t1[3][s] = int16_t(q[1][s] - q[3][s]);
-        }
-        int16_t* dst = v.data() + (ci / 2) * 2 * nr + j * 2 + (ci % 2);
-        for (int r = 0; r < 4; ++r) {
-          const int16_t vals[4] = {int16_t(t1[r][0] - t1[r][2]), int16_t(t1[r][1] + t1[r][2]),
-                                   int16_t(t1[r][2] - t1[r][1]), int16_t(t1[r][1] - t1[r][3])};
-          for (int s = 0; s < 4; ++s) dst[(r * 4 + s) * xs] = vals[s];
-        }
+    int64_t off[64];
+    for (int64_t q = q0; q < q1; ++q) {
+      const int count = int(std::min<int64_t>(nr, tiles - q * nr));
+      for (int j = 0; j < count; ++j) {
+        const int64_t t = q * nr + j;
+        off[j] = (t / tx) * 2 * wp + (t % tx) * 2;
       }
+      qk->wino_input(img, hp * wp, wp, off, count, d.c, d.x_signed, d.x_zp, v.data() + (q - q0) * ps, xs);
     }
-    alignas(64) int32_t mt[16][16 * 16];  // per transform point: the [mr][nr] tile
-    alignas(64) int32_t acc[64];
-    alignas(16) uint8_t bytes[64];
-    int64_t pos[64];
+    alignas(64) int32_t y[4 * 64];
+    alignas(16) uint8_t bytes[4 * 64];
     for (int64_t p = p0; p < p1; ++p) {
-      for (int xi = 0; xi < 16; ++xi)
-        qk->qgemm_ukernel(kp, u[size_t(xi)].data.data() + p * u[size_t(xi)].panel_stride(), v.data() + xi * xs,
-                          mt[xi]);
       const int64_t mv = std::min<int64_t>(mr, d.m - p * mr);
-      for (int64_t i = 0; i < mv; ++i) {
-        const int64_t ch = p * mr + i;
-        int n = 0;
-        for (int64_t j = 0; j < count; ++j) {
-          uint32_t m4[4][4];
-          for (int xi = 0; xi < 16; ++xi) m4[xi / 4][xi % 4] = uint32_t(mt[xi][i * nr + j]);
-          // A^T m A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], mod 2^32.
-          uint32_t r0[4], r1[4];
-          for (int s = 0; s < 4; ++s) {
-            r0[s] = m4[0][s] + m4[1][s] + m4[2][s];
-            r1[s] = m4[1][s] - m4[2][s] - m4[3][s];
+      for (int64_t q = q0; q < q1; ++q) {
+        const int16_t* vq = v.data() + (q - q0) * ps;
+        for (int xi = 0; xi < 16; ++xi)
+          qk->qgemm_ukernel(kp, u[size_t(xi)].data.data() + p * u[size_t(xi)].panel_stride(), vq + xi * xs,
+                            mt.data() + xi * mr * nr);
+        const int count = int(std::min<int64_t>(nr, tiles - q * nr));
+        for (int64_t i = 0; i < mv; ++i) {
+          const int64_t ch = p * mr + i;
+          qk->wino_output(mt.data(), int64_t(mr) * nr, int(i), y);
+          qk->requant_row(y, 4 * nr, d.rows[size_t(ch)], bytes, d.y_signed);
+          uint8_t* o = out + (b * d.m + ch) * d.oh * d.ow;
+          for (int j = 0; j < count; ++j) {
+            const int64_t t = q * nr + j, oy = (t / tx) * 2, ox = (t % tx) * 2;
+            uint8_t* row = o + oy * d.ow + ox;
+            const bool right = ox + 1 < d.ow, down = oy + 1 < d.oh;
+            row[0] = bytes[j];
+            if (right) row[1] = bytes[nr + j];
+            if (down) {
+              row[d.ow] = bytes[2 * nr + j];
+              if (right) row[d.ow + 1] = bytes[3 * nr + j];
+            }
           }
-          const uint32_t y4[2][2] = {{r0[0] + r0[1] + r0[2], r0[1] - r0[2] - r0[3]},
-                                     {r1[0] + r1[1] + r1[2], r1[1] - r1[2] - r1[3]}};
-          const int64_t t = t0 + j, oy = (t / tx) * 2, ox = (t % tx) * 2;
-          for (int a = 0; a < 2; ++a)
-            for (int c2 = 0; c2 < 2; ++c2)
-              if (oy + a < d.oh && ox + c2 < d.ow) {
-                acc[n] = int32_t(y4[a][c2]) >> 2;  // exactly 4 * acc (qwinograd_exact)
-                pos[n++] = (oy + a) * d.ow + ox + c2;
-              }
         }
-        qk->requant_row(acc, n, d.rows[size_t(ch)], bytes, d.y_signed);
-        uint8_t* o = out + (b * d.m + ch) * d.oh * d.ow;
-        for (int k = 0; k < n; ++k) o[pos[k]] = bytes[k];
       }
     }
   }

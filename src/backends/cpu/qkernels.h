@@ -49,6 +49,12 @@ struct QKernels {
                        bool is_signed);
   // y = float(x - zp) * scale.
   void (*dequantize_row)(const void* x, bool is_signed, int64_t n, int32_t zp, float scale, float* out);
+  // Integer Winograd F(2x2, 3x3) over one panel of nr tiles (qkernels_impl.inc):
+  // the input transform into the 16 packed B panels, the output transform of
+  // one output channel's row of the 16 result tiles.
+  void (*wino_input)(const uint8_t* img, int64_t plane, int64_t wp, const int64_t* tile_off, int count, int64_t c,
+                     bool is_signed, int32_t zp, int16_t* v, int64_t xs);
+  void (*wino_output)(const int32_t* m, int64_t ms, int i, int32_t* y);
 };
 
 // The set for `isa` (which must be available on this CPU).

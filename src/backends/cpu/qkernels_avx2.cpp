@@ -14,6 +14,8 @@ namespace qavx2 {
 
 constexpr int kMr = 6, kNr = 16;
 
+#include "backends/cpu/qkernels_impl.inc"
+
 void qgemm_ukernel(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c) {
   __m256i acc[kMr][2];
 #pragma GCC unroll 6
@@ -187,12 +189,95 @@ void dequantize_row(const void* x, bool is_signed, int64_t n, int32_t zp, float 
   for (; i < n; ++i) out[i] = float((is_signed ? int32_t(int8_t(in[i])) : int32_t(in[i])) - zp) * scale;
 }
 
+// Integer Winograd input transform (see wino_input_impl in qkernels_impl.inc
+// for the contract) with the 16 tiles in the vector lanes: each tile's 4x4
+// patch is loaded as 16 bytes, the 16 patches are transposed (byte k of every
+// tile in one vector), widened to int16, transformed with 32 adds, and two
+// channels are interleaved into the pair layout of the GEMM's B panels.
+// Lanes past `count` compute on tile 0 (their columns are never stored).
+static inline void wino_patch_rows(const uint8_t* base, int64_t wp, const int64_t* off, int count, bool is_signed,
+                                   __m256i zp, __m256i out[16]) {
+  __m128i r[16];
+  for (int j = 0; j < 16; ++j) {
+    const uint8_t* src = base + off[j < count ? j : 0];
+    int32_t w0, w1, w2, w3;
+    std::memcpy(&w0, src, 4);
+    std::memcpy(&w1, src + wp, 4);
+    std::memcpy(&w2, src + 2 * wp, 4);
+    std::memcpy(&w3, src + 3 * wp, 4);
+    r[j] = _mm_setr_epi32(w0, w1, w2, w3);
+  }
+  // 16x16 byte transpose: after it, t[k] holds byte k (= row k / 4, column k % 4) of every tile.
+  __m128i a[16], b[16];
+  for (int m = 0; m < 8; ++m) {
+    a[2 * m] = _mm_unpacklo_epi8(r[2 * m], r[2 * m + 1]);
+    a[2 * m + 1] = _mm_unpackhi_epi8(r[2 * m], r[2 * m + 1]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    b[4 * m] = _mm_unpacklo_epi16(a[4 * m], a[4 * m + 2]);
+    b[4 * m + 1] = _mm_unpackhi_epi16(a[4 * m], a[4 * m + 2]);
+    b[4 * m + 2] = _mm_unpacklo_epi16(a[4 * m + 1], a[4 * m + 3]);
+    b[4 * m + 3] = _mm_unpackhi_epi16(a[4 * m + 1], a[4 * m + 3]);
+  }
+  for (int h = 0; h < 2; ++h)  // rows 0-7 (b[0..7]) and 8-15 (b[8..15])
+    for (int kb = 0; kb < 4; ++kb) {
+      a[h * 8 + 2 * kb] = _mm_unpacklo_epi32(b[h * 8 + kb], b[h * 8 + 4 + kb]);
+      a[h * 8 + 2 * kb + 1] = _mm_unpackhi_epi32(b[h * 8 + kb], b[h * 8 + 4 + kb]);
+    }
+  for (int x = 0; x < 8; ++x) {
+    const __m128i lo = _mm_unpacklo_epi64(a[x], a[8 + x]), hi = _mm_unpackhi_epi64(a[x], a[8 + x]);
+    // a[x] holds k = 2x (low half) and 2x + 1 (high half).
+    out[2 * x] = _mm256_sub_epi16(is_signed ? _mm256_cvtepi8_epi16(lo) : _mm256_cvtepu8_epi16(lo), zp);
+    out[2 * x + 1] = _mm256_sub_epi16(is_signed ? _mm256_cvtepi8_epi16(hi) : _mm256_cvtepu8_epi16(hi), zp);
+  }
+}
+
+// B^T d B on 16 vectors d[r * 4 + s] -> v[r * 4 + s].
+static inline void wino_bt_d_b(const __m256i d[16], __m256i v[16]) {
+  __m256i t[16];
+  for (int s = 0; s < 4; ++s) {
+    t[0 * 4 + s] = _mm256_sub_epi16(d[0 * 4 + s], d[2 * 4 + s]);
+    t[1 * 4 + s] = _mm256_add_epi16(d[1 * 4 + s], d[2 * 4 + s]);
+    t[2 * 4 + s] = _mm256_sub_epi16(d[2 * 4 + s], d[1 * 4 + s]);
+    t[3 * 4 + s] = _mm256_sub_epi16(d[1 * 4 + s], d[3 * 4 + s]);
+  }
+  for (int r = 0; r < 4; ++r) {
+    v[r * 4 + 0] = _mm256_sub_epi16(t[r * 4 + 0], t[r * 4 + 2]);
+    v[r * 4 + 1] = _mm256_add_epi16(t[r * 4 + 1], t[r * 4 + 2]);
+    v[r * 4 + 2] = _mm256_sub_epi16(t[r * 4 + 2], t[r * 4 + 1]);
+    v[r * 4 + 3] = _mm256_sub_epi16(t[r * 4 + 1], t[r * 4 + 3]);
+  }
+}
+
+void wino_input(const uint8_t* img, int64_t plane, int64_t wp, const int64_t* tile_off, int count, int64_t c,
+                bool is_signed, int32_t zp, int16_t* v, int64_t xs) {
+  const __m256i z = _mm256_set1_epi16(int16_t(zp));
+  __m256i d[16], v0[16], v1[16];
+  for (int64_t ci = 0; ci < c; ci += 2) {
+    wino_patch_rows(img + ci * plane, wp, tile_off, count, is_signed, z, d);
+    wino_bt_d_b(d, v0);
+    if (ci + 1 < c) {
+      wino_patch_rows(img + (ci + 1) * plane, wp, tile_off, count, is_signed, z, d);
+      wino_bt_d_b(d, v1);
+    } else {
+      for (int k = 0; k < 16; ++k) v1[k] = _mm256_setzero_si256();
+    }
+    int16_t* dst = v + (ci / 2) * 2 * kNr;
+    for (int k = 0; k < 16; ++k) {
+      const __m256i lo = _mm256_unpacklo_epi16(v0[k], v1[k]), hi = _mm256_unpackhi_epi16(v0[k], v1[k]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k * xs), _mm256_permute2x128_si256(lo, hi, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k * xs + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+  }
+}
+
 }  // namespace qavx2
 
 const QKernels& qkernels_avx2() {
   static const QKernels set = {"qgemm_s16_avx2_6x16", qavx2::kMr,         qavx2::kNr,
                                &qavx2::qgemm_ukernel, &qavx2::requant_row, &qavx2::pack_b_panel,
-                               &qavx2::quantize_row,  &qavx2::dequantize_row};
+                               &qavx2::quantize_row,  &qavx2::dequantize_row,
+                               &qavx2::wino_input, &qavx2::wino_output_impl<qavx2::kNr>};
   return set;
 }
 

@@ -10,6 +10,8 @@ namespace qportable {
 
 constexpr int kMr = 4, kNr = 8;
 
+#include "backends/cpu/qkernels_impl.inc"
+
 void qgemm_ukernel(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c) {
   uint32_t acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kp; ++p, a += 2 * kMr, b += 2 * kNr)
@@ -72,7 +74,8 @@ void dequantize_row(const void* x, bool is_signed, int64_t n, int32_t zp, float 
 const QKernels& qkernels_portable() {
   static const QKernels set = {"qgemm_s16_portable_4x8", qportable::kMr,         qportable::kNr,
                                &qportable::qgemm_ukernel, &qportable::requant_row, &qportable::pack_b_panel,
-                               &qportable::quantize_row,  &qportable::dequantize_row};
+                               &qportable::quantize_row,  &qportable::dequantize_row,
+                               &qportable::wino_input_impl<qportable::kNr>, &qportable::wino_output_impl<qportable::kNr>};
   return set;
 }
 
