@@ -111,13 +111,45 @@ class PoolStep final : public Step {
   DType dtype = DType::kF32;  // MaxPool also takes u8 / i8 (quantized graphs)
   int64_t planes, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
   Result<void> run(RunCtx& c) override {
-    if (dtype == DType::kU8) pool_planes<uint8_t>(c);
-    else if (dtype == DType::kI8) pool_planes<int8_t>(c);
+    if (dtype == DType::kU8) max_planes_int<uint8_t>(c);
+    else if (dtype == DType::kI8) max_planes_int<int8_t>(c);
     else pool_planes<float>(c);
     return {};
   }
 
  private:
+  // 8-bit MaxPool: each plane is copied into a per-thread buffer padded with
+  // the type's lowest value, so the window loops need no bounds checks and no
+  // float conversions (the float loop below was 9% of int8 ResNet-18).
+  template <class T>
+  void max_planes_int(RunCtx& c) const {
+    const T* in = static_cast<const T*>(c.addr[size_t(x)]);
+    T* out = static_cast<T*>(c.addr[size_t(y)]);
+    const int64_t hp = std::max(pt + h, (oh - 1) * sh + (kh - 1) * dh + 1);
+    const int64_t wpd = std::max(pl + w, (ow - 1) * sw + (kw - 1) * dw + 1);
+    parallel_ranges(c.pool, planes, 1, [&](int64_t lo, int64_t hi) {
+      thread_local std::vector<uint8_t> buf;
+      buf.resize(size_t(hp * wpd));
+      T* pad = reinterpret_cast<T*>(buf.data());
+      for (int64_t p = lo; p < hi; ++p) {
+        std::fill(pad, pad + hp * wpd, std::numeric_limits<T>::lowest());
+        for (int64_t yy = 0; yy < h; ++yy) std::memcpy(pad + (yy + pt) * wpd + pl, in + (p * h + yy) * w, size_t(w));
+        T* dst = out + p * oh * ow;
+        for (int64_t oy = 0; oy < oh; ++oy) {
+          T* row = dst + oy * ow;
+          for (int64_t ox = 0; ox < ow; ++ox) row[ox] = std::numeric_limits<T>::lowest();
+          for (int64_t ky = 0; ky < kh; ++ky) {
+            const T* src = pad + (oy * sh + ky * dh) * wpd;
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const T* s = src + kx * dw;
+              for (int64_t ox = 0; ox < ow; ++ox) row[ox] = std::max(row[ox], s[ox * sw]);
+            }
+          }
+        }
+      }
+    });
+  }
+
   template <class T>
   void pool_planes(RunCtx& c) const {
     const T* in = static_cast<const T*>(c.addr[size_t(x)]);

@@ -25,6 +25,7 @@ class QWinogradStep final : public Step {
   int64_t ty = 0, tx = 0, hp = 0, wp = 0;  // tiles; padded image
   std::vector<QPacked> u;                  // 16 transformed weight matrices [m x c]
   std::vector<uint8_t> scratch;
+  std::vector<int16_t> shared_v;  // all tiles' B panels, when tasks split the output channels
   const QKernels* qk = nullptr;
 
   Result<void> run(RunCtx& rc) override {
@@ -54,6 +55,16 @@ class QWinogradStep final : public Step {
     while (tasks_of() < 4 * threads && msplit < mpanels) msplit *= 2;
     msplit = std::min(msplit, mpanels);
     const int64_t chunks = (panels + cpanels - 1) / cpanels, per = (mpanels + msplit - 1) / msplit;
+    // Split over output channels too (few tiles): the input transform is then
+    // done once for all tiles first instead of once per task.
+    const int64_t ps = 16 * kp * 2 * nr;
+    if (msplit > 1) {
+      shared_v.assign(size_t(d.n * panels * ps), 0);
+      auto transform = [&](int64_t t, int) { transform_panel(t / panels, t % panels, shared_v.data() + t * ps); };
+      if (rc.pool) rc.pool->parallel_for(d.n * panels, transform);
+      else
+        for (int64_t t = 0; t < d.n * panels; ++t) transform(t, 0);
+    }
     auto body = [&](int64_t t, int) {
       thread_local std::vector<int16_t> v;    // [panel][16][kp][nr][2]
       thread_local std::vector<int32_t> mt;   // [16][mr][nr]
@@ -61,7 +72,16 @@ class QWinogradStep final : public Step {
       const int64_t chunk = rest / msplit, ms = rest % msplit;
       const int64_t p0 = ms * per, p1 = std::min(mpanels, p0 + per);
       const int64_t q0 = chunk * cpanels, q1 = std::min(panels, q0 + cpanels);
-      if (p0 < p1) run_chunk(b, q0, q1, p0, p1, out, v, mt);
+      if (p0 >= p1) return;
+      const int16_t* vp;
+      if (msplit > 1) {
+        vp = shared_v.data() + (b * panels + q0) * ps;
+      } else {
+        v.assign(size_t((q1 - q0) * ps), 0);
+        for (int64_t q = q0; q < q1; ++q) transform_panel(b, q, v.data() + (q - q0) * ps);
+        vp = v.data();
+      }
+      run_chunk(b, q0, q1, p0, p1, out, vp, mt);
     };
     const int64_t tasks = tasks_of();
     if (rc.pool) rc.pool->parallel_for(tasks, body);
@@ -71,48 +91,57 @@ class QWinogradStep final : public Step {
   }
 
  private:
-  // Tile panels [q0, q1) of image b against output-channel panels [p0, p1).
-  void run_chunk(int64_t b, int64_t q0, int64_t q1, int64_t p0, int64_t p1, uint8_t* out, std::vector<int16_t>& v,
+  // The 16 packed B panels of tile panel q of image b (dst zeroed).
+  void transform_panel(int64_t b, int64_t q, int16_t* dst) const {
+    const int nr = qk->nr;
+    const int64_t xs = (d.c + 1) / 2 * 2 * nr, tiles = ty * tx;
+    const int count = int(std::min<int64_t>(nr, tiles - q * nr));
+    int64_t off[64];
+    for (int j = 0; j < count; ++j) {
+      const int64_t t = q * nr + j;
+      off[j] = (t / tx) * 2 * wp + (t % tx) * 2;
+    }
+    qk->wino_input(scratch.data() + b * d.c * hp * wp, hp * wp, wp, off, count, d.c, d.x_signed, d.x_zp, dst, xs);
+  }
+
+  // Tile panels [q0, q1) of image b (their B panels at v) against output-channel panels [p0, p1).
+  void run_chunk(int64_t b, int64_t q0, int64_t q1, int64_t p0, int64_t p1, uint8_t* out, const int16_t* v,
                  std::vector<int32_t>& mt) const {
     const int nr = qk->nr, mr = qk->mr;
     const int64_t kp = (d.c + 1) / 2, xs = kp * 2 * nr, ps = 16 * xs;  // point stride, panel stride
     const int64_t tiles = ty * tx;
-    v.assign(size_t((q1 - q0) * ps), 0);
     mt.resize(size_t(16 * mr * nr));
-    const uint8_t* img = scratch.data() + b * d.c * hp * wp;
-    int64_t off[64];
-    for (int64_t q = q0; q < q1; ++q) {
-      const int count = int(std::min<int64_t>(nr, tiles - q * nr));
-      for (int j = 0; j < count; ++j) {
-        const int64_t t = q * nr + j;
-        off[j] = (t / tx) * 2 * wp + (t % tx) * 2;
-      }
-      qk->wino_input(img, hp * wp, wp, off, count, d.c, d.x_signed, d.x_zp, v.data() + (q - q0) * ps, xs);
-    }
     alignas(64) int32_t y[4 * 64];
     alignas(16) uint8_t bytes[4 * 64];
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t mv = std::min<int64_t>(mr, d.m - p * mr);
       for (int64_t q = q0; q < q1; ++q) {
-        const int16_t* vq = v.data() + (q - q0) * ps;
+        const int16_t* vq = v + (q - q0) * ps;
         for (int xi = 0; xi < 16; ++xi)
           qk->qgemm_ukernel(kp, u[size_t(xi)].data.data() + p * u[size_t(xi)].panel_stride(), vq + xi * xs,
                             mt.data() + xi * mr * nr);
         const int count = int(std::min<int64_t>(nr, tiles - q * nr));
+        // Where each tile's 2x2 outputs go (a tile at the right or bottom edge may have fewer).
+        int64_t at[64];
+        bool right[64], down[64];
+        for (int j = 0; j < count; ++j) {
+          const int64_t t = q * nr + j, oy = (t / tx) * 2, ox = (t % tx) * 2;
+          at[j] = oy * d.ow + ox;
+          right[j] = ox + 1 < d.ow;
+          down[j] = oy + 1 < d.oh;
+        }
         for (int64_t i = 0; i < mv; ++i) {
           const int64_t ch = p * mr + i;
           qk->wino_output(mt.data(), int64_t(mr) * nr, int(i), y);
           qk->requant_row(y, 4 * nr, d.rows[size_t(ch)], bytes, d.y_signed);
           uint8_t* o = out + (b * d.m + ch) * d.oh * d.ow;
           for (int j = 0; j < count; ++j) {
-            const int64_t t = q * nr + j, oy = (t / tx) * 2, ox = (t % tx) * 2;
-            uint8_t* row = o + oy * d.ow + ox;
-            const bool right = ox + 1 < d.ow, down = oy + 1 < d.oh;
+            uint8_t* row = o + at[j];
             row[0] = bytes[j];
-            if (right) row[1] = bytes[nr + j];
-            if (down) {
+            if (right[j]) row[1] = bytes[nr + j];
+            if (down[j]) {
               row[d.ow] = bytes[2 * nr + j];
-              if (right) row[d.ow + 1] = bytes[3 * nr + j];
+              if (right[j]) row[d.ow + 1] = bytes[3 * nr + j];
             }
           }
         }
