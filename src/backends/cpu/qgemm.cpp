@@ -25,9 +25,11 @@ void run_task(const QGemmJob& j, const Task& t, const QKernels& ks, std::vector<
     const int64_t c0 = t.n0 + q * nr;
     const int valid = int(std::min<int64_t>(nr, t.n0 + t.nlen - c0));
     const int64_t* co = j.x_view->col_off.data() + c0;
-    bool contiguous = valid == nr;
-    for (int i = 1; contiguous && i < nr; ++i) contiguous = co[i] == co[0] + i;
-    ks.pack_b_panel(j.x, j.x_signed, j.x_zp, k_off, j.k, co, valid, contiguous, xbuf.data() + q * xstride);
+    int step = valid == nr ? int(co[1] - co[0]) : 0;
+    if (step != 1 && step != 2) step = 0;
+    for (int i = 1; step && i < nr; ++i)
+      if (co[i] != co[0] + step * i) step = 0;
+    ks.pack_b_panel(j.x, j.x_signed, j.x_zp, k_off, j.k, co, valid, step, xbuf.data() + q * xstride);
   }
   alignas(64) int32_t tile[16 * 64];
   alignas(16) uint8_t bytes[64];

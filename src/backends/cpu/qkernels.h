@@ -40,10 +40,10 @@ struct QKernels {
   void (*requant_row)(const int32_t* acc, int64_t n, const QRow& r, void* out, bool is_signed);
   // Packs one B panel: column j of pair p is (src[k_off[2p] + col_off[j]] -
   // zp, src[k_off[2p+1] + col_off[j]] - zp) for j < valid, zero past it;
-  // an odd k leaves the last pair's second element 0. `contiguous`: col_off[j]
-  // = col_off[0] + j for all nr columns.
+  // an odd k leaves the last pair's second element 0. `step` 1 or 2:
+  // col_off[j] = col_off[0] + step * j for all nr columns (0: no such step).
   void (*pack_b_panel)(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k,
-                       const int64_t* col_off, int valid, bool contiguous, int16_t* dst);
+                       const int64_t* col_off, int valid, int step, int16_t* dst);
   // y = saturate(round_half_even(x / scale) + zp) into [lo, hi], NaN -> lo.
   void (*quantize_row)(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi, void* out,
                        bool is_signed);

@@ -115,16 +115,26 @@ static inline __m256i widen16(const void* p, bool is_signed, __m256i zp) {
   return _mm256_sub_epi16(is_signed ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v), zp);
 }
 
+// 16 bytes at p, p + 2, ..., p + 30 (reading no byte past p + 30) -> 16 int16 minus the zero point.
+static inline __m256i widen16_step2(const uint8_t* p, bool is_signed, __m256i zp) {
+  const __m128i evens = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i a = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), evens);
+  const __m128i b = _mm_shuffle_epi8(_mm_srli_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 15)), 1), evens);
+  const __m128i v = _mm_unpacklo_epi64(a, b);
+  return _mm256_sub_epi16(is_signed ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v), zp);
+}
+
 void pack_b_panel(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k, const int64_t* col_off,
-                  int valid, bool contiguous, int16_t* dst) {
+                  int valid, int step, int16_t* dst) {
   const int64_t kp = (k + 1) / 2;
   const uint8_t* s = static_cast<const uint8_t*>(src);
-  if (contiguous && valid == kNr) {
+  if (step != 0 && valid == kNr) {
     const __m256i z = _mm256_set1_epi16(int16_t(zp));
     const int64_t c0 = col_off[0];
+    auto row = [&](int64_t kk) { return step == 1 ? widen16(s + k_off[kk] + c0, is_signed, z) : widen16_step2(s + k_off[kk] + c0, is_signed, z); };
     for (int64_t p = 0; p < kp; ++p, dst += 2 * kNr) {
-      const __m256i r0 = widen16(s + k_off[2 * p] + c0, is_signed, z);
-      const __m256i r1 = 2 * p + 1 < k ? widen16(s + k_off[2 * p + 1] + c0, is_signed, z) : _mm256_setzero_si256();
+      const __m256i r0 = row(2 * p);
+      const __m256i r1 = 2 * p + 1 < k ? row(2 * p + 1) : _mm256_setzero_si256();
       // unpack interleaves within 128-bit lanes: lo = cols 0-3 | 8-11, hi = 4-7 | 12-15.
       const __m256i lo = _mm256_unpacklo_epi16(r0, r1), hi = _mm256_unpackhi_epi16(r0, r1);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(lo, hi, 0x20));

@@ -32,7 +32,7 @@ void requant_row(const int32_t* acc, int64_t n, const QRow& r, void* out, bool i
 }
 
 void pack_b_panel(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k, const int64_t* col_off,
-                  int valid, bool /*contiguous*/, int16_t* dst) {
+                  int valid, int /*step*/, int16_t* dst) {
   const int64_t kp = (k + 1) / 2;
   for (int64_t p = 0; p < kp; ++p, dst += 2 * kNr)
     for (int j = 0; j < kNr; ++j)
