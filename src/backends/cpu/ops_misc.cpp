@@ -129,21 +129,28 @@ class PoolStep final : public Step {
     const int64_t wpd = std::max(pl + w, (ow - 1) * sw + (kw - 1) * dw + 1);
     parallel_ranges(c.pool, planes, 1, [&](int64_t lo, int64_t hi) {
       thread_local std::vector<uint8_t> buf;
+      thread_local std::vector<T> vmax;
       buf.resize(size_t(hp * wpd));
+      vmax.resize(size_t(wpd));
       T* pad = reinterpret_cast<T*>(buf.data());
       for (int64_t p = lo; p < hi; ++p) {
         std::fill(pad, pad + hp * wpd, std::numeric_limits<T>::lowest());
         for (int64_t yy = 0; yy < h; ++yy) std::memcpy(pad + (yy + pt) * wpd + pl, in + (p * h + yy) * w, size_t(w));
         T* dst = out + p * oh * ow;
         for (int64_t oy = 0; oy < oh; ++oy) {
-          T* row = dst + oy * ow;
-          for (int64_t ox = 0; ox < ow; ++ox) row[ox] = std::numeric_limits<T>::lowest();
-          for (int64_t ky = 0; ky < kh; ++ky) {
+          // The column max over the window's rows (contiguous: vectorizes), then the strided row max.
+          T* col = vmax.data();
+          const T* first = pad + oy * sh * wpd;
+          std::copy(first, first + wpd, col);
+          for (int64_t ky = 1; ky < kh; ++ky) {
             const T* src = pad + (oy * sh + ky * dh) * wpd;
-            for (int64_t kx = 0; kx < kw; ++kx) {
-              const T* s = src + kx * dw;
-              for (int64_t ox = 0; ox < ow; ++ox) row[ox] = std::max(row[ox], s[ox * sw]);
-            }
+            for (int64_t i = 0; i < wpd; ++i) col[i] = std::max(col[i], src[i]);
+          }
+          T* row = dst + oy * ow;
+          for (int64_t ox = 0; ox < ow; ++ox) {
+            T m = col[ox * sw];
+            for (int64_t kx = 1; kx < kw; ++kx) m = std::max(m, col[ox * sw + kx * dw]);
+            row[ox] = m;
           }
         }
       }
