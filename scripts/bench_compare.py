@@ -51,6 +51,14 @@ for a core stalls every parallel section), so bursts where others used
 more than 0.2 cores beyond those that --threads leaves free are named
 under the table as unreliable.
 
+int8
+----
+With --kiln-int8 kiln runs the model quantized to static W8A8 (`kiln
+quantize`, calibrated on the model directory's input_0.npy, written to a
+temporary folder) on its integer kernels, while ONNX Runtime and PyTorch
+run the float32 model: the ratio is then kiln int8 / peer fp32, the
+comparison of the issue's int8 goal.
+
 Files and interpreters
 ----------------------
 The driver imports nothing outside the standard library and runs under any
@@ -76,6 +84,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -383,7 +392,7 @@ def resolve_inputs(probe, batch, seq):
 
 def burst_cmd(engine, args, model, specs, kiln_dims, warmup):
     if engine == "kiln":
-        cmd = [args.kiln, "bench", model["onnx"], "--backend", "cpu",
+        cmd = [args.kiln, "bench", model.get("kiln_onnx", model["onnx"]), "--backend", "cpu",
                "--threads", str(args.threads), "--batch", str(args.batch),
                "--warmup", str(warmup), "--min-seconds", str(args.burst_seconds),
                "--seed", str(args.seed), "--json"]
@@ -422,6 +431,21 @@ def bench_model(name, args, engines, env, log):
     pt_path = os.path.splitext(onnx_path)[0] + ".pt"
     res["onnx"] = onnx_path
     model = {"onnx": onnx_path, "pt": pt_path}
+
+    if args.kiln_int8:
+        calib = os.path.join(os.path.dirname(onnx_path), "input_0.npy")
+        if not os.path.isfile(calib):
+            res["error"] = "--kiln-int8 needs %s to calibrate on" % calib
+            return res
+        qpath = os.path.join(args.tmp_dir, name + "_w8a8.onnx")
+        q = subprocess.run([args.kiln, "quantize", onnx_path, "--calib", calib, "--calib-samples", "1",
+                            "-o", qpath], env=env, capture_output=True, text=True)
+        if q.returncode != 0:
+            res["error"] = "kiln quantize failed: %s" % (q.stderr.strip().splitlines() or ["?"])[-1]
+            return res
+        model["kiln_onnx"] = qpath
+        res["kiln_model"] = qpath
+        res["notes"].append("kiln runs the static W8A8 int8 model (kiln quantize); ORT and PyTorch run float32")
 
     probe, why = None, None
     for python in (args.torch_python, args.ort_python):
@@ -598,6 +622,8 @@ def main():
                     help="interpreter with torch (default /usr/bin/python3)")
     ap.add_argument("--burst-timeout", type=int, default=900,
                     help="seconds before a burst is abandoned (default 900)")
+    ap.add_argument("--kiln-int8", action="store_true",
+                    help="kiln runs each model quantized to static W8A8 (ORT and PyTorch stay float32)")
     ap.add_argument("--json-out", help="write all results (every burst) as JSON here")
     ap.add_argument("--keep-latencies", action="store_true",
                     help="keep ORT's and PyTorch's per-run latencies in --json-out")
@@ -650,10 +676,14 @@ def main():
                  args.rounds, args.burst_seconds))
     log(header)
 
+    if args.kiln_int8:
+        header += "; kiln int8 (W8A8) vs float32 peers"
     results = []
-    for name in args.models:
-        log("%s (batch %d, %d threads)" % (name, args.batch, args.threads))
-        results.append(bench_model(name, args, engines, env, log))
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp:
+        args.tmp_dir = tmp
+        for name in args.models:
+            log("%s (batch %d, %d threads)" % (name, args.batch, args.threads))
+            results.append(bench_model(name, args, engines, env, log))
 
     table = render(results, header)
     print(table)
@@ -661,7 +691,8 @@ def main():
         doc = {"machine": machine,
                "settings": {k: getattr(args, k) for k in (
                    "threads", "batch", "seq", "rounds", "burst_seconds", "warmup",
-                   "warmup_seconds", "seed", "kiln", "ort_python", "torch_python", "model_dir")},
+                   "warmup_seconds", "seed", "kiln", "ort_python", "torch_python", "model_dir",
+                   "kiln_int8")},
                "environment": {"removed": "LD_PRELOAD, MALLOC_*",
                                "set": {k: env[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                            "OPENBLAS_NUM_THREADS")}},
