@@ -19,6 +19,14 @@
 namespace kiln::cpu {
 namespace {
 
+// Tiles [j0, j1) of a panel whose outputs start at `at`: several whole
+// tiles along one tile row, or one edge tile.
+struct Run {
+  int j0, j1;
+  int64_t at;
+  bool whole, right, down;
+};
+
 class QWinogradStep final : public Step {
  public:
   QWinogradDesc d;
@@ -59,7 +67,7 @@ class QWinogradStep final : public Step {
     // done once for all tiles first instead of once per task.
     const int64_t ps = 16 * kp * 2 * nr;
     if (msplit > 1) {
-      shared_v.assign(size_t(d.n * panels * ps), 0);
+      shared_v.resize(size_t(d.n * panels * ps));
       auto transform = [&](int64_t t, int) { transform_panel(t / panels, t % panels, shared_v.data() + t * ps); };
       if (rc.pool) rc.pool->parallel_for(d.n * panels, transform);
       else
@@ -77,7 +85,7 @@ class QWinogradStep final : public Step {
       if (msplit > 1) {
         vp = shared_v.data() + (b * panels + q0) * ps;
       } else {
-        v.assign(size_t((q1 - q0) * ps), 0);
+        v.resize(size_t((q1 - q0) * ps));  // wino_input writes every element
         for (int64_t q = q0; q < q1; ++q) transform_panel(b, q, v.data() + (q - q0) * ps);
         vp = v.data();
       }
@@ -121,27 +129,49 @@ class QWinogradStep final : public Step {
           qk->qgemm_ukernel(kp, u[size_t(xi)].data.data() + p * u[size_t(xi)].panel_stride(), vq + xi * xs,
                             mt.data() + xi * mr * nr);
         const int count = int(std::min<int64_t>(nr, tiles - q * nr));
-        // Where each tile's 2x2 outputs go (a tile at the right or bottom edge may have fewer).
-        int64_t at[64];
-        bool right[64], down[64];
-        for (int j = 0; j < count; ++j) {
+        // Where the tiles' 2x2 outputs go: runs of whole tiles along one tile
+        // row are stored as two interleaved output rows; tiles at the right or
+        // bottom edge (fewer outputs) one by one.
+        Run runs[64];
+        int nruns = 0;
+        for (int j = 0; j < count;) {
           const int64_t t = q * nr + j, oy = (t / tx) * 2, ox = (t % tx) * 2;
-          at[j] = oy * d.ow + ox;
-          right[j] = ox + 1 < d.ow;
-          down[j] = oy + 1 < d.oh;
+          Run& r = runs[nruns++];
+          r.j0 = j;
+          r.at = oy * d.ow + ox;
+          r.whole = ox + 1 < d.ow && oy + 1 < d.oh;
+          r.right = ox + 1 < d.ow;
+          r.down = oy + 1 < d.oh;
+          int e = j + 1;
+          if (r.whole)
+            while (e < count && (t + (e - j)) % tx != 0 && ox + 2 * (e - j) + 1 < d.ow) ++e;
+          r.j1 = e;
+          j = e;
         }
         for (int64_t i = 0; i < mv; ++i) {
           const int64_t ch = p * mr + i;
           qk->wino_output(mt.data(), int64_t(mr) * nr, int(i), y);
           qk->requant_row(y, 4 * nr, d.rows[size_t(ch)], bytes, d.y_signed);
           uint8_t* o = out + (b * d.m + ch) * d.oh * d.ow;
-          for (int j = 0; j < count; ++j) {
-            uint8_t* row = o + at[j];
-            row[0] = bytes[j];
-            if (right[j]) row[1] = bytes[nr + j];
-            if (down[j]) {
-              row[d.ow] = bytes[2 * nr + j];
-              if (right[j]) row[d.ow + 1] = bytes[3 * nr + j];
+          for (int k = 0; k < nruns; ++k) {
+            const Run& r = runs[k];
+            uint8_t* row0 = o + r.at;
+            if (r.whole) {
+              uint8_t* row1 = row0 + d.ow;
+              for (int j = r.j0; j < r.j1; ++j) {
+                const int64_t c = 2 * (j - r.j0);
+                row0[c] = bytes[j];
+                row0[c + 1] = bytes[nr + j];
+                row1[c] = bytes[2 * nr + j];
+                row1[c + 1] = bytes[3 * nr + j];
+              }
+            } else {
+              row0[0] = bytes[r.j0];
+              if (r.right) row0[1] = bytes[nr + r.j0];
+              if (r.down) {
+                row0[d.ow] = bytes[2 * nr + r.j0];
+                if (r.right) row0[d.ow + 1] = bytes[3 * nr + r.j0];
+              }
             }
           }
         }

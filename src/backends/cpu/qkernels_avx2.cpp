@@ -85,13 +85,55 @@ static inline __m256i requant8(__m256i acc, const RequantConsts& k) {
   return _mm256_add_epi32(_mm256_blend_epi32(qe, _mm256_slli_epi64(qo, 32), 0xAA), k.zp);
 }
 
+// The same for sums whose |acc + bias| < 2^22, in double precision: acc *
+// (multiplier * 2^-shift) is then exact (under 53 bits), and rounding to
+// nearest-even and clamping in double give the integer result exactly; about
+// three times fewer instructions than the 64-bit integer path.
+struct RequantDouble {
+  __m256d scale, lo, hi;
+  __m256i bias, zp, lim;
+  explicit RequantDouble(const QRow& r) {
+    scale = _mm256_set1_pd(r.multiplier == 0 ? 0.0 : std::ldexp(double(r.multiplier), -r.shift));
+    lo = _mm256_set1_pd(double(int64_t(r.lo) - r.zero_point));
+    hi = _mm256_set1_pd(double(int64_t(r.hi) - r.zero_point));
+    bias = _mm256_set1_epi32(r.bias);
+    zp = _mm256_set1_epi32(r.zero_point);
+    lim = _mm256_set1_epi32((1 << 22) - 1);
+  }
+};
+
+// True when every lane of acc + bias is within (-2^22, 2^22).
+static inline bool small8(__m256i v, const RequantDouble& k) {
+  const __m256i a = _mm256_abs_epi32(v);  // |INT32_MIN| stays negative: not small
+  return _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpgt_epi32(a, k.lim), _mm256_cmpgt_epi32(_mm256_setzero_si256(), a))) == 0;
+}
+
+static inline __m256i requant8_double(__m256i v, const RequantDouble& k) {
+  auto half = [&](__m128i x) {
+    __m256d d = _mm256_mul_pd(_mm256_cvtepi32_pd(x), k.scale);
+    d = _mm256_round_pd(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    d = _mm256_min_pd(_mm256_max_pd(d, k.lo), k.hi);
+    return _mm256_cvtpd_epi32(d);
+  };
+  const __m256i r = _mm256_set_m128i(half(_mm256_extracti128_si256(v, 1)), half(_mm256_castsi256_si128(v)));
+  return _mm256_add_epi32(r, k.zp);
+}
+
+// Eight sums -> requantized lanes, by the double path when all are small.
+static inline __m256i requant8_any(__m256i acc, const RequantConsts& k, const RequantDouble& kd) {
+  const __m256i v = _mm256_add_epi32(acc, k.bias);
+  if (small8(v, kd)) return requant8_double(v, kd);
+  return requant8(acc, k);
+}
+
 void requant_row(const int32_t* acc, int64_t n, const QRow& r, void* out, bool is_signed) {
   const RequantConsts k(r);
+  const RequantDouble kd(r);
   uint8_t* o = static_cast<uint8_t*>(out);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m256i v0 = requant8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)), k);
-    const __m256i v1 = requant8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i + 8)), k);
+    const __m256i v0 = requant8_any(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)), k, kd);
+    const __m256i v1 = requant8_any(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i + 8)), k, kd);
     // Values are already within the 8-bit range, so the saturating packs are exact.
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xD8);
     const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
@@ -102,9 +144,10 @@ void requant_row(const int32_t* acc, int64_t n, const QRow& r, void* out, bool i
     alignas(32) int32_t in[16] = {}, res[16];
     const int64_t rest = n - i;
     std::memcpy(in, acc + i, sizeof(int32_t) * size_t(rest));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(res), requant8(_mm256_load_si256(reinterpret_cast<const __m256i*>(in)), k));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(res),
+                       requant8_any(_mm256_load_si256(reinterpret_cast<const __m256i*>(in)), k, kd));
     _mm256_store_si256(reinterpret_cast<__m256i*>(res + 8),
-                       requant8(_mm256_load_si256(reinterpret_cast<const __m256i*>(in + 8)), k));
+                       requant8_any(_mm256_load_si256(reinterpret_cast<const __m256i*>(in + 8)), k, kd));
     for (int64_t j = 0; j < rest; ++j) o[i + j] = is_signed ? uint8_t(int8_t(res[j])) : uint8_t(res[j]);
   }
 }
