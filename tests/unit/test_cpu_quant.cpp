@@ -185,8 +185,7 @@ TEST(CpuBackendQuant, RequantRowMatchesDefinition) {
       if (real > 0) {
         auto rq = quant::make_requant(real);
         ASSERT_TRUE(rq.ok());
-        r.multiplier = rq->multiplier;
-        r.shift = rq->shift;
+        r.set_requant(rq->multiplier, rq->shift);
       }
       r.bias = small(rng);
       r.zero_point = is_signed ? trial % 20 - 10 : trial % 200;

@@ -65,8 +65,7 @@ Result<std::vector<QRow>> make_rows(const BuildCtx& b, int64_t channels, bool fu
       return std::vector<QRow>();
     }
     QRow& q = rows[size_t(ch)];
-    q.multiplier = r->multiplier;
-    q.shift = r->shift;
+    q.set_requant(r->multiplier, r->shift);
     q.zero_point = int32_t(yz);
     q.hi = int32_t(qhi);
     q.lo = int32_t(fused_relu ? std::max<int64_t>(qlo, q.zero_point) : qlo);

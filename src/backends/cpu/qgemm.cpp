@@ -39,6 +39,11 @@ void run_task(const QGemmJob& j, const Task& t, const QKernels& ks, std::vector<
     const int16_t* wp = j.w->data.data() + (m0 / mr) * j.w->panel_stride();
     for (int64_t q = 0; q < npanels; ++q) {
       const int64_t c0 = t.n0 + q * nr, nv = std::min<int64_t>(nr, t.n0 + t.nlen - c0);
+      if (mv == mr && nv == nr && j.ld_col == 1) {  // requantized in registers
+        ks.qgemm_requant_ukernel(kp, wp, xbuf.data() + q * xstride, j.rows + m0, out + m0 * j.ld_ch + c0, j.ld_ch,
+                                 j.out_signed);
+        continue;
+      }
       ks.qgemm_ukernel(kp, wp, xbuf.data() + q * xstride, tile);
       for (int64_t i = 0; i < mv; ++i) {
         const int64_t ch = m0 + i;

@@ -29,6 +29,12 @@ struct QRow {
   int shift = 1;           // 1..62
   int32_t zero_point = 0;
   int32_t lo = 0, hi = 255;
+  double scale = 0;  // multiplier * 2^-shift (set_requant), for kernels that requantize in double
+  void set_requant(int32_t m, int s) {
+    multiplier = m;
+    shift = m == 0 ? 1 : s;
+    scale = m == 0 ? 0.0 : double(m) / double(int64_t(1) << s);
+  }
 };
 
 struct QKernels {
@@ -36,6 +42,10 @@ struct QKernels {
   int mr, nr;              // register tile: mr output channels x nr columns
   // c[mr][nr] = a-panel [kp][mr][2] . b-panel [kp][nr][2] over kp int16 pairs.
   void (*qgemm_ukernel)(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c);
+  // The same product requantized in registers: row i (output channel) with
+  // rows[i] into nr bytes at out + i * ld_out (a whole tile only).
+  void (*qgemm_requant_ukernel)(int64_t kp, const int16_t* a, const int16_t* b, const QRow* rows, uint8_t* out,
+                                int64_t ld_out, bool is_signed);
   // n int32 sums of one channel -> requantized n bytes (int8 if is_signed, else uint8).
   void (*requant_row)(const int32_t* acc, int64_t n, const QRow& r, void* out, bool is_signed);
   // Packs one B panel: column j of pair p is (src[k_off[2p] + col_off[j]] -

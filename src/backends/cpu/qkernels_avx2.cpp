@@ -16,8 +16,9 @@ constexpr int kMr = 6, kNr = 16;
 
 #include "backends/cpu/qkernels_impl.inc"
 
-void qgemm_ukernel(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c) {
-  __m256i acc[kMr][2];
+// The 6x16 tile: acc[i][0..1] = row i of a-panel . b-panel.
+static inline __attribute__((always_inline)) void qgemm_tile(int64_t kp, const int16_t* a, const int16_t* b,
+                                                             __m256i acc[kMr][2]) {
 #pragma GCC unroll 6
   for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
   for (int64_t p = 0; p < kp; ++p) {
@@ -34,6 +35,11 @@ void qgemm_ukernel(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c) {
     a += 2 * kMr;
     b += 2 * kNr;
   }
+}
+
+void qgemm_ukernel(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c) {
+  __m256i acc[kMr][2];
+  qgemm_tile(kp, a, b, acc);
 #pragma GCC unroll 6
   for (int i = 0; i < kMr; ++i) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * kNr), acc[i][0]);
@@ -93,7 +99,7 @@ struct RequantDouble {
   __m256d scale, lo, hi;
   __m256i bias, zp, lim;
   explicit RequantDouble(const QRow& r) {
-    scale = _mm256_set1_pd(r.multiplier == 0 ? 0.0 : std::ldexp(double(r.multiplier), -r.shift));
+    scale = _mm256_set1_pd(r.scale);
     lo = _mm256_set1_pd(double(int64_t(r.lo) - r.zero_point));
     hi = _mm256_set1_pd(double(int64_t(r.hi) - r.zero_point));
     bias = _mm256_set1_epi32(r.bias);
@@ -119,21 +125,21 @@ static inline __m256i requant8_double(__m256i v, const RequantDouble& k) {
   return _mm256_add_epi32(r, k.zp);
 }
 
-// Eight sums -> requantized lanes, by the double path when all are small.
-static inline __m256i requant8_any(__m256i acc, const RequantConsts& k, const RequantDouble& kd) {
-  const __m256i v = _mm256_add_epi32(acc, k.bias);
-  if (small8(v, kd)) return requant8_double(v, kd);
-  return requant8(acc, k);
+// Eight sums -> requantized lanes, by the double path when all are small
+// (the integer path's constants are only set up when some are not).
+static inline __m256i requant8_any(__m256i acc, const QRow& r, const RequantDouble& kd) {
+  const __m256i v = _mm256_add_epi32(acc, kd.bias);
+  if (__builtin_expect(small8(v, kd), 1)) return requant8_double(v, kd);
+  return requant8(acc, RequantConsts(r));
 }
 
 void requant_row(const int32_t* acc, int64_t n, const QRow& r, void* out, bool is_signed) {
-  const RequantConsts k(r);
   const RequantDouble kd(r);
   uint8_t* o = static_cast<uint8_t*>(out);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m256i v0 = requant8_any(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)), k, kd);
-    const __m256i v1 = requant8_any(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i + 8)), k, kd);
+    const __m256i v0 = requant8_any(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i)), r, kd);
+    const __m256i v1 = requant8_any(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i + 8)), r, kd);
     // Values are already within the 8-bit range, so the saturating packs are exact.
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xD8);
     const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
@@ -145,11 +151,38 @@ void requant_row(const int32_t* acc, int64_t n, const QRow& r, void* out, bool i
     const int64_t rest = n - i;
     std::memcpy(in, acc + i, sizeof(int32_t) * size_t(rest));
     _mm256_store_si256(reinterpret_cast<__m256i*>(res),
-                       requant8_any(_mm256_load_si256(reinterpret_cast<const __m256i*>(in)), k, kd));
+                       requant8_any(_mm256_load_si256(reinterpret_cast<const __m256i*>(in)), r, kd));
     _mm256_store_si256(reinterpret_cast<__m256i*>(res + 8),
-                       requant8_any(_mm256_load_si256(reinterpret_cast<const __m256i*>(in + 8)), k, kd));
+                       requant8_any(_mm256_load_si256(reinterpret_cast<const __m256i*>(in + 8)), r, kd));
     for (int64_t j = 0; j < rest; ++j) o[i + j] = is_signed ? uint8_t(int8_t(res[j])) : uint8_t(res[j]);
   }
+}
+
+// Two vectors of requantized lanes (within the 8-bit range) -> 16 bytes.
+static inline __m128i pack16(__m256i v0, __m256i v1, bool is_signed) {
+  const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xD8);
+  const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
+  return is_signed ? _mm_packs_epi16(lo, hi) : _mm_packus_epi16(lo, hi);
+}
+
+// Requantizes a stored [kMr][kNr] tile. Kept out of line: inlined, its
+// constants took registers from the accumulators, which then spilled in the
+// k loop (the kernel ran at half speed).
+__attribute__((noinline)) static void requant_tile(const int32_t* c, const QRow* rows, uint8_t* out, int64_t ld_out,
+                                                   bool is_signed) {
+  for (int i = 0; i < kMr; ++i) {
+    const RequantDouble kd(rows[i]);
+    const __m256i v0 = requant8_any(_mm256_load_si256(reinterpret_cast<const __m256i*>(c + i * kNr)), rows[i], kd);
+    const __m256i v1 = requant8_any(_mm256_load_si256(reinterpret_cast<const __m256i*>(c + i * kNr + 8)), rows[i], kd);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i * ld_out), pack16(v0, v1, is_signed));
+  }
+}
+
+void qgemm_requant_ukernel(int64_t kp, const int16_t* a, const int16_t* b, const QRow* rows, uint8_t* out,
+                           int64_t ld_out, bool is_signed) {
+  alignas(32) int32_t c[kMr * kNr];
+  qgemm_ukernel(kp, a, b, c);
+  requant_tile(c, rows, out, ld_out, is_signed);
 }
 
 // 16 bytes -> 16 int16 minus the zero point.
@@ -328,7 +361,7 @@ void wino_input(const uint8_t* img, int64_t plane, int64_t wp, const int64_t* ti
 
 const QKernels& qkernels_avx2() {
   static const QKernels set = {"qgemm_s16_avx2_6x16", qavx2::kMr,         qavx2::kNr,
-                               &qavx2::qgemm_ukernel, &qavx2::requant_row, &qavx2::pack_b_panel,
+                               &qavx2::qgemm_ukernel, &qavx2::qgemm_requant_ukernel, &qavx2::requant_row, &qavx2::pack_b_panel,
                                &qavx2::quantize_row,  &qavx2::dequantize_row,
                                &qavx2::wino_input, &qavx2::wino_output_impl<qavx2::kNr>};
   return set;

@@ -31,6 +31,13 @@ void requant_row(const int32_t* acc, int64_t n, const QRow& r, void* out, bool i
   }
 }
 
+void qgemm_requant_ukernel(int64_t kp, const int16_t* a, const int16_t* b, const QRow* rows, uint8_t* out,
+                           int64_t ld_out, bool is_signed) {
+  int32_t c[kMr * kNr];
+  qgemm_ukernel(kp, a, b, c);
+  for (int i = 0; i < kMr; ++i) requant_row(c + i * kNr, kNr, rows[i], out + i * ld_out, is_signed);
+}
+
 void pack_b_panel(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k, const int64_t* col_off,
                   int valid, int /*step*/, int16_t* dst) {
   const int64_t kp = (k + 1) / 2;
@@ -73,7 +80,7 @@ void dequantize_row(const void* x, bool is_signed, int64_t n, int32_t zp, float 
 
 const QKernels& qkernels_portable() {
   static const QKernels set = {"qgemm_s16_portable_4x8", qportable::kMr,         qportable::kNr,
-                               &qportable::qgemm_ukernel, &qportable::requant_row, &qportable::pack_b_panel,
+                               &qportable::qgemm_ukernel, &qportable::qgemm_requant_ukernel, &qportable::requant_row, &qportable::pack_b_panel,
                                &qportable::quantize_row,  &qportable::dequantize_row,
                                &qportable::wino_input_impl<qportable::kNr>, &qportable::wino_output_impl<qportable::kNr>};
   return set;
