@@ -56,13 +56,12 @@ struct KernelSet {
   // y = (x - mean) / sqrt(var + eps) * gamma + beta over each row of n floats.
   void (*layernorm_rows)(const float* x, float* y, int64_t rows, int64_t n, const float* gamma, const float* beta,
                          float eps);
-  // Winograd F(4x4, 3x3), one tile row of one plane (ops_winograd.cpp):
-  // input plane -> v[xi * xs + tile]; m[xi * xs + tile] -> output rows with
-  // bias, residual and activation. Scratch sizes in kernels_impl.inc.
-  void (*winograd_input_row)(const float* in, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t ty,
-                             int64_t tiles_x, float* v, int64_t xs, float* scratch);
-  void (*winograd_output_row)(const float* m, int64_t xs, int64_t tiles_x, float bias, const float* res, float* out,
-                              int64_t oh, int64_t ow, int64_t ty, Act act, float lo, float hi, float* scratch);
+  // Winograd F(4x4, 3x3) over one panel of nr tiles, a tile per lane
+  // (kernels_impl.inc, ops_winograd.cpp): input patches -> the 36 B panels;
+  // one output channel's 36 product rows -> its 4x4 outputs + bias.
+  void (*winograd_input_panel)(const float* img, int64_t plane, int64_t wp, const int64_t* tile_off, int count,
+                               int64_t c, float* v, int64_t xs);
+  void (*winograd_output_panel)(const float* m, int64_t ms, int i, float bias, float* y);
 };
 
 // The set for `isa` (which must be available on this CPU).

@@ -1,13 +1,23 @@
 // 3x3 stride-1 convolution by Winograd F(4x4, 3x3): each 6x6 input tile is
-// transformed (B^T d B), the 36 transformed positions become 36 GEMMs of
-// [Cout x Cin] x [Cin x tiles] on the shared driver (weights transformed,
-// G g G^T, and packed once), and each product tile is transformed back
-// (A^T m A) with bias, residual and activation. 36 multiplies per 16
-// outputs instead of 144: 4x fewer, paid for with two transforms and a
-// slightly larger rounding error (relative ~1e-5 on resnet layers, checked
-// against the reference in tests/unit/test_cpu_backend.cpp).
-// Chosen by build_conv (ops_conv.cpp) only where its padded GEMM work is
-// well below the direct one's (not for 7x7 planes at batch 1).
+// transformed (B^T d B), the 36 transformed positions become 36 products of
+// [Cout x Cin] x [Cin x tiles] (weights transformed, G g G^T, and packed
+// once), and each product tile is transformed back (A^T m A) with bias,
+// residual and activation. 36 multiplies per 16 outputs instead of 144: 4x
+// fewer, paid for with two transforms and a slightly larger rounding error
+// (relative ~1e-5 on resnet layers, checked against the reference in
+// tests/unit/test_cpu_conv.cpp).
+//
+// Fused per panel of nr tiles (the microkernel's width, a tile per lane):
+// the input transform writes the 36 B panels directly ([Cin][nr] each, no
+// packing pass), the microkernel computes each point's [mr x nr] product
+// into a small buffer, and the output transform reads it back at once, so
+// nothing of size tiles x channels x 36 goes through memory. (The first
+// version transformed the whole image, ran 36 GEMMs through the shared
+// driver, which packed the transformed data again, and transformed a
+// 36 x Cout x tiles buffer back: its traffic ate most of the 4x saving.)
+// Chosen by build_conv (ops_conv.cpp) where its padded GEMM work is well
+// below the direct one's, and with --conv3x3 auto only if it times faster.
+#include <algorithm>
 #include <cstring>
 
 #include "backends/cpu/step.h"
@@ -26,55 +36,124 @@ constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
 class WinogradStep final : public Step {
  public:
   WinogradConvDesc d;
-  int64_t tiles_y = 0, tiles_x = 0, nt = 0;  // tiles per image row/column, tiles of the whole batch
-  std::vector<Packed> u;                     // per position xi: [Cout x Cin]
-  MatrixView v_view;
-  std::vector<float> v, mbuf;                // [36][Cin][nt], [36][Cout][nt]
+  int64_t ty = 0, tx = 0, hp = 0, wp = 0;  // tiles per image column/row; the zero-padded image
+  std::vector<Packed> u;                   // per point xi: [Cout x Cin]
+  std::vector<float> scratch;              // padded input
+  std::vector<float> shared_v;             // all panels' B operands, when tasks split Cout
 
   Result<void> run(RunCtx& c) override {
     const float* x = c.f(d.x);
-    float* y = c.f(d.y);
-    const float* res = d.z == ir::kNoValue ? nullptr : c.f(d.z);
-    const int64_t t_img = tiles_y * tiles_x;
-    v.resize(size_t(36 * d.c * nt));
-    mbuf.resize(size_t(36 * d.m * nt));
-    const int64_t scratch_in = 64 * tiles_x + 128;
-    parallel_ranges(c.pool, d.n * d.c, 1, [&](int64_t lo, int64_t hi) {
-      thread_local std::vector<float> scratch;
-      scratch.resize(size_t(scratch_in));
-      for (int64_t p = lo; p < hi; ++p) {
-        const int64_t img = p / d.c, ch = p % d.c;
-        for (int64_t ty = 0; ty < tiles_y; ++ty)
-          c.ks.winograd_input_row(x + p * d.h * d.w, d.h, d.w, d.pt, d.pl, ty, tiles_x,
-                                  v.data() + ch * nt + img * t_img + ty * tiles_x, d.c * nt, scratch.data());
+    scratch.resize(size_t(d.n * d.c * hp * wp));
+    parallel_ranges(c.pool, d.n * d.c, 4, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        float* dst = scratch.data() + p * hp * wp;
+        std::fill(dst, dst + hp * wp, 0.0f);
+        for (int64_t yy = 0; yy < d.h; ++yy)
+          std::memcpy(dst + (yy + d.pt) * wp + d.pl, x + (p * d.h + yy) * d.w, sizeof(float) * size_t(d.w));
       }
     });
-    std::vector<GemmJob> jobs(36);
-    for (int xi = 0; xi < 36; ++xi) {
-      GemmJob& j = jobs[size_t(xi)];
-      j.m = d.m;
-      j.n = nt;
-      j.k = d.c;
-      j.a_packed = &u[size_t(xi)];
-      j.b = v.data() + xi * d.c * nt;
-      j.b_view = &v_view;
-      j.c = mbuf.data() + xi * d.m * nt;
-      j.ldc = nt;
+    const int nr = c.ks.nr, mr = c.ks.mr;
+    const int64_t tiles = ty * tx, panels = (tiles + nr - 1) / nr, ps = 36 * d.c * nr;
+    const int64_t mpanels = (d.m + mr - 1) / mr;
+    // Panels per task: their B operands stay within about 512 KiB.
+    const int64_t per_chunk = std::clamp<int64_t>((512 << 10) / (ps * 4), 1, 8);
+    const int threads = c.pool ? c.pool->size() : 1;
+    int64_t cpanels = per_chunk, msplit = 1;
+    auto tasks_of = [&] { return d.n * ((panels + cpanels - 1) / cpanels) * msplit; };
+    while (tasks_of() < 4 * threads && cpanels > 1) cpanels = (cpanels + 1) / 2;
+    while (tasks_of() < 4 * threads && msplit < mpanels) msplit *= 2;
+    msplit = std::min(msplit, mpanels);
+    const int64_t chunks = (panels + cpanels - 1) / cpanels, per = (mpanels + msplit - 1) / msplit;
+    if (msplit > 1) {  // transform once for all tasks
+      shared_v.resize(size_t(d.n * panels * ps));
+      auto transform = [&](int64_t t, int) { transform_panel(c.ks, t / panels, t % panels, shared_v.data() + t * ps); };
+      if (c.pool) c.pool->parallel_for(d.n * panels, transform);
+      else
+        for (int64_t t = 0; t < d.n * panels; ++t) transform(t, 0);
     }
-    gemm_f32(jobs.data(), 36, c.ks, c.pool);
-    const int64_t scratch_out = 32 * tiles_x + 16;
-    parallel_ranges(c.pool, d.n * d.m, 1, [&](int64_t lo, int64_t hi) {
-      thread_local std::vector<float> scratch;
-      scratch.resize(size_t(scratch_out));
-      for (int64_t p = lo; p < hi; ++p) {
-        const int64_t img = p / d.m, oc = p % d.m;
-        for (int64_t ty = 0; ty < tiles_y; ++ty)
-          c.ks.winograd_output_row(mbuf.data() + oc * nt + img * t_img + ty * tiles_x, d.m * nt, tiles_x,
-                                   d.bias[size_t(oc)], res ? res + p * d.oh * d.ow : nullptr, y + p * d.oh * d.ow,
-                                   d.oh, d.ow, ty, d.act, d.alpha, d.beta, scratch.data());
+    auto body = [&](int64_t t, int) {
+      thread_local std::vector<float> v, mt;  // [panel][36][Cin][nr]; [36][mr][nr]
+      const int64_t b = t / (chunks * msplit), rest = t % (chunks * msplit);
+      const int64_t chunk = rest / msplit, ms = rest % msplit;
+      const int64_t p0 = ms * per, p1 = std::min(mpanels, p0 + per);
+      const int64_t q0 = chunk * cpanels, q1 = std::min(panels, q0 + cpanels);
+      if (p0 >= p1) return;
+      const float* vp;
+      if (msplit > 1) {
+        vp = shared_v.data() + (b * panels + q0) * ps;
+      } else {
+        v.resize(size_t((q1 - q0) * ps));
+        for (int64_t q = q0; q < q1; ++q) transform_panel(c.ks, b, q, v.data() + (q - q0) * ps);
+        vp = v.data();
       }
-    });
+      mt.resize(size_t(36 * mr * nr));
+      run_chunk(c, b, q0, q1, p0, p1, vp, mt.data());
+    };
+    const int64_t tasks = tasks_of();
+    if (c.pool) c.pool->parallel_for(tasks, body);
+    else
+      for (int64_t t = 0; t < tasks; ++t) body(t, 0);
     return {};
+  }
+
+ private:
+  void transform_panel(const KernelSet& ks, int64_t b, int64_t q, float* dst) const {
+    const int nr = ks.nr;
+    const int64_t tiles = ty * tx;
+    const int count = int(std::min<int64_t>(nr, tiles - q * nr));
+    int64_t off[64];
+    for (int j = 0; j < count; ++j) {
+      const int64_t t = q * nr + j;
+      off[j] = (t / tx) * 4 * wp + (t % tx) * 4;
+    }
+    ks.winograd_input_panel(scratch.data() + b * d.c * hp * wp, hp * wp, wp, off, count, d.c, dst, d.c * nr);
+  }
+
+  void run_chunk(RunCtx& c, int64_t b, int64_t q0, int64_t q1, int64_t p0, int64_t p1, const float* v,
+                 float* mt) const {
+    const KernelSet& ks = c.ks;
+    const int nr = ks.nr, mr = ks.mr;
+    const int64_t xs = d.c * nr, ps = 36 * xs, tiles = ty * tx;
+    float* out = c.f(d.y) + b * d.m * d.oh * d.ow;
+    const float* res = d.z == ir::kNoValue ? nullptr : c.f(d.z) + b * d.m * d.oh * d.ow;
+    alignas(64) float y[16 * 64];
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t mv = std::min<int64_t>(mr, d.m - p * mr);
+      for (int64_t q = q0; q < q1; ++q) {
+        const float* vq = v + (q - q0) * ps;
+        for (int xi = 0; xi < 36; ++xi) {
+          const float* a = u[size_t(xi)].data.data() + p * d.c * mr;
+          for (int64_t k0 = 0; k0 < d.c; k0 += kKc)
+            ks.gemm_ukernel(std::min(kKc, d.c - k0), a + k0 * mr, vq + xi * xs + k0 * nr, mt + xi * mr * nr, nr,
+                            k0 > 0, nullptr);
+        }
+        // Output positions of the panel's tiles (4x4 each, fewer at the right and bottom edges).
+        const int count = int(std::min<int64_t>(nr, tiles - q * nr));
+        int64_t at[64];
+        int rows[64], cols[64];
+        for (int j = 0; j < count; ++j) {
+          const int64_t t = q * nr + j, oy = (t / tx) * 4, ox = (t % tx) * 4;
+          at[j] = oy * d.ow + ox;
+          rows[j] = int(std::min<int64_t>(4, d.oh - oy));
+          cols[j] = int(std::min<int64_t>(4, d.ow - ox));
+        }
+        for (int64_t i = 0; i < mv; ++i) {
+          const int64_t ch = p * mr + i;
+          ks.winograd_output_panel(mt, int64_t(mr) * nr, int(i), d.bias[size_t(ch)], y);
+          if (res) {
+            const float* r = res + ch * d.oh * d.ow;
+            for (int j = 0; j < count; ++j)
+              for (int pp = 0; pp < rows[j]; ++pp)
+                for (int qq = 0; qq < cols[j]; ++qq) y[(pp * 4 + qq) * nr + j] += r[at[j] + pp * d.ow + qq];
+          }
+          if (d.act != Act::kNone) ks.activate(d.act, d.alpha, d.beta, y, 16 * nr);
+          float* o = out + ch * d.oh * d.ow;
+          for (int j = 0; j < count; ++j)
+            for (int pp = 0; pp < rows[j]; ++pp)
+              for (int qq = 0; qq < cols[j]; ++qq) o[at[j] + pp * d.ow + qq] = y[(pp * 4 + qq) * nr + j];
+        }
+      }
+    }
   }
 };
 
@@ -91,9 +170,10 @@ std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& desc, const Ker
   auto s = std::make_unique<WinogradStep>();
   s->d = desc;
   const WinogradConvDesc& d = s->d;
-  s->tiles_y = (d.oh + 3) / 4;
-  s->tiles_x = (d.ow + 3) / 4;
-  s->nt = d.n * s->tiles_y * s->tiles_x;
+  s->ty = (d.oh + 3) / 4;
+  s->tx = (d.ow + 3) / 4;
+  s->hp = std::max(d.pt + d.h, 4 * s->ty + 2);
+  s->wp = std::max(d.pl + d.w, 4 * s->tx + 2);
   // U[xi][m][c] = (G g G^T)[xi], in double, rounded once.
   std::vector<float> ut(size_t(36 * d.m * d.c));
   for (int64_t m = 0; m < d.m; ++m)
@@ -109,8 +189,8 @@ std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& desc, const Ker
     }
   MatrixView uv = MatrixView::dense(d.m, d.c, d.c);
   for (int xi = 0; xi < 36; ++xi) s->u.push_back(pack_a(ut.data() + xi * d.m * d.c, uv, ks.mr));
-  s->v_view = MatrixView::dense(d.c, s->nt, s->nt);
-  s->kernel = std::string("conv2d_f32_winograd_f4x4_3x3(") + ks.gemm_name + ") " + std::to_string(s->nt) + " tiles";
+  s->kernel = std::string("conv2d_f32_winograd_f4x4_3x3(") + ks.gemm_name + ") " +
+              std::to_string(d.n * s->ty * s->tx) + " tiles";
   if (d.z != ir::kNoValue) s->kernel += " +residual";
   if (d.act != Act::kNone) s->kernel += " +act";
   return s;
