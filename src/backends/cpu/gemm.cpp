@@ -12,6 +12,12 @@ namespace {
 constexpr int64_t kMbMax = 144;
 constexpr int64_t kNbMax = 256;
 
+bool step2(const int64_t* ro, int n) {
+  for (int i = 1; i < n; ++i)
+    if (ro[i] != ro[0] + 2 * i) return false;
+  return true;
+}
+
 // Packs rows [r0, r0+len) x k-range [k0, k0+kc) of the view into panels of
 // `panel` rows: dst[p][kk][i] = src(r0 + p*panel + i, k0 + kk), 0 past `rows`.
 // `k_is_col`: the k index runs along the view's columns (A) or rows (B).
@@ -47,6 +53,13 @@ void pack_panels(const float* base, const MatrixView& v, bool k_is_col, int64_t 
         const float* src = base + k_off[size_t(k0 + kk)] + ro[0];
         float* out = d + kk * panel;
         for (int i = 0; i < panel; ++i) out[i] = src[i];
+      }
+    } else if (valid == panel && runs == panel && step2(ro, panel)) {
+      // Stride-2 convolutions: every source column two apart.
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const float* src = base + k_off[size_t(k0 + kk)] + ro[0];
+        float* out = d + kk * panel;
+        for (int i = 0; i < panel; ++i) out[i] = src[2 * i];
       }
     } else if (runs <= 4) {
       for (int64_t kk = 0; kk < kc; ++kk) {

@@ -111,31 +111,34 @@ class PoolStep final : public Step {
   DType dtype = DType::kF32;  // MaxPool also takes u8 / i8 (quantized graphs)
   int64_t planes, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
   Result<void> run(RunCtx& c) override {
-    if (dtype == DType::kU8) max_planes_int<uint8_t>(c);
-    else if (dtype == DType::kI8) max_planes_int<int8_t>(c);
+    if (dtype == DType::kU8) max_planes<uint8_t>(c);
+    else if (dtype == DType::kI8) max_planes<int8_t>(c);
+    else if (max) max_planes<float>(c);
     else pool_planes<float>(c);
     return {};
   }
 
  private:
-  // 8-bit MaxPool: each plane is copied into a per-thread buffer padded with
-  // the type's lowest value, so the window loops need no bounds checks and no
-  // float conversions (the float loop below was 9% of int8 ResNet-18).
+  // MaxPool: each plane is copied into a per-thread buffer padded with the
+  // type's lowest value, so the window loops need no bounds checks (and, for
+  // 8-bit types, no float conversions: the generic loop below was 9% of int8
+  // ResNet-18). As the reference: a window of only padding gives lowest(),
+  // NaN never wins a comparison.
   template <class T>
-  void max_planes_int(RunCtx& c) const {
+  void max_planes(RunCtx& c) const {
     const T* in = static_cast<const T*>(c.addr[size_t(x)]);
     T* out = static_cast<T*>(c.addr[size_t(y)]);
     const int64_t hp = std::max(pt + h, (oh - 1) * sh + (kh - 1) * dh + 1);
     const int64_t wpd = std::max(pl + w, (ow - 1) * sw + (kw - 1) * dw + 1);
     parallel_ranges(c.pool, planes, 1, [&](int64_t lo, int64_t hi) {
-      thread_local std::vector<uint8_t> buf;
+      thread_local std::vector<T> buf;
       thread_local std::vector<T> vmax;
       buf.resize(size_t(hp * wpd));
       vmax.resize(size_t(wpd));
-      T* pad = reinterpret_cast<T*>(buf.data());
+      T* pad = buf.data();
       for (int64_t p = lo; p < hi; ++p) {
         std::fill(pad, pad + hp * wpd, std::numeric_limits<T>::lowest());
-        for (int64_t yy = 0; yy < h; ++yy) std::memcpy(pad + (yy + pt) * wpd + pl, in + (p * h + yy) * w, size_t(w));
+        for (int64_t yy = 0; yy < h; ++yy) std::memcpy(pad + (yy + pt) * wpd + pl, in + (p * h + yy) * w, sizeof(T) * size_t(w));
         T* dst = out + p * oh * ow;
         for (int64_t oy = 0; oy < oh; ++oy) {
           // The column max over the window's rows (contiguous: vectorizes), then the strided row max.
@@ -144,12 +147,12 @@ class PoolStep final : public Step {
           std::copy(first, first + wpd, col);
           for (int64_t ky = 1; ky < kh; ++ky) {
             const T* src = pad + (oy * sh + ky * dh) * wpd;
-            for (int64_t i = 0; i < wpd; ++i) col[i] = std::max(col[i], src[i]);
+            for (int64_t i = 0; i < wpd; ++i) col[i] = col[i] < src[i] ? src[i] : col[i];
           }
           T* row = dst + oy * ow;
           for (int64_t ox = 0; ox < ow; ++ox) {
             T m = col[ox * sw];
-            for (int64_t kx = 1; kx < kw; ++kx) m = std::max(m, col[ox * sw + kx * dw]);
+            for (int64_t kx = 1; kx < kw; ++kx) m = m < col[ox * sw + kx * dw] ? col[ox * sw + kx * dw] : m;
             row[ox] = m;
           }
         }
