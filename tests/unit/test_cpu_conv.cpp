@@ -5,6 +5,8 @@
 // forms the CPU kernels decline. Tolerance: max |cpu - ref| <= 1e-4 * max |ref|.
 #include <gtest/gtest.h>
 
+#include "backends/cpu/kernel_set.h"
+#include "backends/cpu/step.h"
 #include "cpu_test_util.h"
 
 namespace kiln {
@@ -190,14 +192,16 @@ TEST(CpuBackendConv, FusedConvActivationsAndResidual) {
       }
 }
 
-// 3x3 stride-1 convolutions large enough for Winograd F(4x4, 3x3) to pay
-// (winograd_pays in ops_winograd.cpp, with a margin for GEMM tiles of 4 to 32
-// columns), with output sizes that are not multiples of the 4x4 tile, on both
-// kernels.
+// 3x3 stride-1 convolutions large enough for Winograd to pay (winograd_tile
+// in ops_winograd.cpp, with a margin for GEMM tiles of 4 to 32 columns), with
+// output sizes that are not multiples of the tile, on both kernels; the tile
+// (F(4x4) or F(2x2), whichever pads less GEMM work) is pinned per case.
 TEST(CpuBackendConv, WinogradAndDirect3x3) {
   using P = std::vector<int64_t>;
   const std::vector<ConvCase> cases = {
-      {1, 3, 7, 16, 15, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},
+      {1, 3, 7, 16, 15, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},    // F(4x4)
+      {1, 24, 20, 7, 7, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},    // 7x7 (ResNet's last stage): F(2x2)
+      {1, 9, 13, 6, 5, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, false},   // F(2x2) with edge tiles
       {3, 5, 1, 9, 10, 3, 3, 1, 1, 1, 1, P{0, 0, 0, 0}, false},
       {1, 17, 33, 15, 14, 3, 3, 1, 1, 1, 1, P{0, 1, 2, 1}, true},
       {3, 17, 33, 10, 9, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},
@@ -211,7 +215,19 @@ TEST(CpuBackendConv, WinogradAndDirect3x3) {
     ValueId y = net.node(OpKind::kConv, conv_inputs(net, c), c.attrs());
     ASSERT_TRUE(net.done({y}));
     check(net, "Conv " + c.str(), "conv2d_f32_implicit_gemm");
-    check(net, "Conv " + c.str(), "conv2d_f32_winograd_f4x4_3x3", Expect::kCpu, kTol, "winograd");
+    // With the AVX2 tile (16 columns) the first case takes F(4x4), the 7x7 one F(2x2).
+    if (seed == 601) EXPECT_EQ(cpu::winograd_tile_forced(c.n, c.oh(), c.ow(), 16), 4);
+    if (seed == 602) EXPECT_EQ(cpu::winograd_tile_forced(c.n, c.oh(), c.ow(), 16), 2);
+    for (const std::string& name : available_isas()) {
+      cpu::Isa isa;
+      ASSERT_TRUE(cpu::parse_isa(name, &isa));
+      const int tile = cpu::winograd_tile_forced(c.n, c.oh(), c.ow(), cpu::kernel_set(isa).nr);
+      const std::string want = tile == 4 ? "conv2d_f32_winograd_f4x4_3x3" : "conv2d_f32_winograd_f2x2_3x3";
+      auto r = run_cpu(net.g, net.feeds, name, 1, "winograd");
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      EXPECT_NE(r->plan.find(want), std::string::npos) << r->plan;
+    }
+    check(net, "Conv " + c.str(), "conv2d_f32_winograd_f", Expect::kCpu, kTol, "winograd");
     // "auto" times both and keeps either: the result must match all the same.
     check(net, "Conv " + c.str(), "conv2d_f32_", Expect::kCpu, kTol, "auto");
   }

@@ -56,12 +56,13 @@ struct KernelSet {
   // y = (x - mean) / sqrt(var + eps) * gamma + beta over each row of n floats.
   void (*layernorm_rows)(const float* x, float* y, int64_t rows, int64_t n, const float* gamma, const float* beta,
                          float eps);
-  // Winograd F(4x4, 3x3) over one panel of nr tiles, a tile per lane
-  // (kernels_impl.inc, ops_winograd.cpp): input patches -> the 36 B panels;
-  // one output channel's 36 product rows -> its 4x4 outputs + bias.
-  void (*winograd_input_panel)(const float* img, int64_t plane, int64_t wp, const int64_t* tile_off, int count,
-                               int64_t c, float* v, int64_t xs);
-  void (*winograd_output_panel)(const float* m, int64_t ms, int i, float bias, float* y);
+  // Winograd F(4x4, 3x3) and F(2x2, 3x3) ([0] and [1]) over one panel of nr
+  // tiles, a tile per lane (kernels_impl.inc, ops_winograd.cpp): input
+  // patches -> the 36 (16) B panels; one output channel's product rows ->
+  // its 4x4 (2x2) outputs + bias.
+  void (*winograd_input_panel[2])(const float* img, int64_t plane, int64_t wp, const int64_t* tile_off, int count,
+                                  int64_t c, float* v, int64_t xs);
+  void (*winograd_output_panel[2])(const float* m, int64_t ms, int i, float bias, float* y);
 };
 
 // The set for `isa` (which must be available on this CPU).

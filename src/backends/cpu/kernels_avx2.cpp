@@ -97,8 +97,8 @@ const KernelSet& kernel_set_avx2() {
                                 &avx2::depthwise_impl,
                                 &avx2::softmax_rows_impl,
                                 &avx2::layernorm_rows_impl,
-                                &avx2::winograd_input_panel_impl<16>,
-                                &avx2::winograd_output_panel_impl<16>};
+                                {&avx2::winograd_input_panel_impl<16, 4>, &avx2::winograd_input_panel_impl<16, 2>},
+                                {&avx2::winograd_output_panel_impl<16, 4>, &avx2::winograd_output_panel_impl<16, 2>}};
   return set;
 }
 

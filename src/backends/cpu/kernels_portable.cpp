@@ -18,8 +18,8 @@ const KernelSet& kernel_set_portable() {
                                 &portable::depthwise_impl,
                                 &portable::softmax_rows_impl,
                                 &portable::layernorm_rows_impl,
-                                &portable::winograd_input_panel_impl<8>,
-                                &portable::winograd_output_panel_impl<8>};
+                                {&portable::winograd_input_panel_impl<8, 4>, &portable::winograd_input_panel_impl<8, 2>},
+                                {&portable::winograd_output_panel_impl<8, 4>, &portable::winograd_output_panel_impl<8, 2>}};
   return set;
 }
 

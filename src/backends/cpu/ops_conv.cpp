@@ -184,13 +184,15 @@ Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why) {
   const float* wd = w->data<float>();
   step->depthwise = s.c / s.group == 1 && s.m / s.group == 1;
   if (!step->depthwise && s.group == 1 && s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 &&
-      s.dw == 1 && (b.conv3x3 == "winograd" || (b.conv3x3 == "auto" && winograd_pays(s.n, s.oh, s.ow, b.ks.nr)))) {
+      s.dw == 1 && (b.conv3x3 == "winograd" || (b.conv3x3 == "auto" && winograd_tile(s.n, s.oh, s.ow, b.ks.nr)))) {
+    const int tile = b.conv3x3 == "winograd" ? winograd_tile_forced(s.n, s.oh, s.ow, b.ks.nr)
+                                             : winograd_tile(s.n, s.oh, s.ow, b.ks.nr);
     WinogradConvDesc d{s.n, s.c, s.h, s.w, s.m, s.pt, s.pl, s.oh, s.ow, wd, step->bias,
                        step->x, step->z, step->y, step->act, step->alpha, step->beta};
-    if (b.conv3x3 == "winograd") return make_winograd_conv(d, b.ks);
+    if (b.conv3x3 == "winograd") return make_winograd_conv(d, b.ks, tile);
     finish_direct(*step, b, s, wd);
     if (b.conv3x3 == "direct" || !b.probe) return std::unique_ptr<Step>(std::move(step));
-    std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks);
+    std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks, tile);
     // Both kernels on the real shapes, once, here: Winograd's transforms cost
     // memory traffic that its 4x fewer multiplies repay only on some layers
     // and machines, so the faster one is kept (and the plan shows both times).

@@ -36,6 +36,7 @@ constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
 class WinogradStep final : public Step {
  public:
   WinogradConvDesc d;
+  int tm = 4, pts = 36;                    // output tile TM x TM; (TM + 2)^2 transform points
   int64_t ty = 0, tx = 0, hp = 0, wp = 0;  // tiles per image column/row; the zero-padded image
   std::vector<Packed> u;                   // per point xi: [Cout x Cin]
   std::vector<float> scratch;              // padded input
@@ -53,7 +54,7 @@ class WinogradStep final : public Step {
       }
     });
     const int nr = c.ks.nr, mr = c.ks.mr;
-    const int64_t tiles = ty * tx, panels = (tiles + nr - 1) / nr, ps = 36 * d.c * nr;
+    const int64_t tiles = ty * tx, panels = (tiles + nr - 1) / nr, ps = pts * d.c * nr;
     const int64_t mpanels = (d.m + mr - 1) / mr;
     // Panels per task: their B operands stay within about 512 KiB.
     const int64_t per_chunk = std::clamp<int64_t>((512 << 10) / (ps * 4), 1, 8);
@@ -72,7 +73,7 @@ class WinogradStep final : public Step {
         for (int64_t t = 0; t < d.n * panels; ++t) transform(t, 0);
     }
     auto body = [&](int64_t t, int) {
-      thread_local std::vector<float> v, mt;  // [panel][36][Cin][nr]; [36][mr][nr]
+      thread_local std::vector<float> v, mt;  // [panel][pts][Cin][nr]; [pts][mr][nr]
       const int64_t b = t / (chunks * msplit), rest = t % (chunks * msplit);
       const int64_t chunk = rest / msplit, ms = rest % msplit;
       const int64_t p0 = ms * per, p1 = std::min(mpanels, p0 + per);
@@ -86,7 +87,7 @@ class WinogradStep final : public Step {
         for (int64_t q = q0; q < q1; ++q) transform_panel(c.ks, b, q, v.data() + (q - q0) * ps);
         vp = v.data();
       }
-      mt.resize(size_t(36 * mr * nr));
+      mt.resize(size_t(pts * mr * nr));
       run_chunk(c, b, q0, q1, p0, p1, vp, mt.data());
     };
     const int64_t tasks = tasks_of();
@@ -104,16 +105,16 @@ class WinogradStep final : public Step {
     int64_t off[64];
     for (int j = 0; j < count; ++j) {
       const int64_t t = q * nr + j;
-      off[j] = (t / tx) * 4 * wp + (t % tx) * 4;
+      off[j] = (t / tx) * tm * wp + (t % tx) * tm;
     }
-    ks.winograd_input_panel(scratch.data() + b * d.c * hp * wp, hp * wp, wp, off, count, d.c, dst, d.c * nr);
+    ks.winograd_input_panel[tm == 4 ? 0 : 1](scratch.data() + b * d.c * hp * wp, hp * wp, wp, off, count, d.c, dst, d.c * nr);
   }
 
   void run_chunk(RunCtx& c, int64_t b, int64_t q0, int64_t q1, int64_t p0, int64_t p1, const float* v,
                  float* mt) const {
     const KernelSet& ks = c.ks;
     const int nr = ks.nr, mr = ks.mr;
-    const int64_t xs = d.c * nr, ps = 36 * xs, tiles = ty * tx;
+    const int64_t xs = d.c * nr, ps = pts * xs, tiles = ty * tx;
     float* out = c.f(d.y) + b * d.m * d.oh * d.ow;
     const float* res = d.z == ir::kNoValue ? nullptr : c.f(d.z) + b * d.m * d.oh * d.ow;
     alignas(64) float y[16 * 64];
@@ -121,36 +122,36 @@ class WinogradStep final : public Step {
       const int64_t mv = std::min<int64_t>(mr, d.m - p * mr);
       for (int64_t q = q0; q < q1; ++q) {
         const float* vq = v + (q - q0) * ps;
-        for (int xi = 0; xi < 36; ++xi) {
+        for (int xi = 0; xi < pts; ++xi) {
           const float* a = u[size_t(xi)].data.data() + p * d.c * mr;
           for (int64_t k0 = 0; k0 < d.c; k0 += kKc)
             ks.gemm_ukernel(std::min(kKc, d.c - k0), a + k0 * mr, vq + xi * xs + k0 * nr, mt + xi * mr * nr, nr,
                             k0 > 0, nullptr);
         }
-        // Output positions of the panel's tiles (4x4 each, fewer at the right and bottom edges).
+        // Output positions of the panel's tiles (TM x TM each, fewer at the right and bottom edges).
         const int count = int(std::min<int64_t>(nr, tiles - q * nr));
         int64_t at[64];
         int rows[64], cols[64];
         for (int j = 0; j < count; ++j) {
-          const int64_t t = q * nr + j, oy = (t / tx) * 4, ox = (t % tx) * 4;
+          const int64_t t = q * nr + j, oy = (t / tx) * tm, ox = (t % tx) * tm;
           at[j] = oy * d.ow + ox;
-          rows[j] = int(std::min<int64_t>(4, d.oh - oy));
-          cols[j] = int(std::min<int64_t>(4, d.ow - ox));
+          rows[j] = int(std::min<int64_t>(tm, d.oh - oy));
+          cols[j] = int(std::min<int64_t>(tm, d.ow - ox));
         }
         for (int64_t i = 0; i < mv; ++i) {
           const int64_t ch = p * mr + i;
-          ks.winograd_output_panel(mt, int64_t(mr) * nr, int(i), d.bias[size_t(ch)], y);
+          ks.winograd_output_panel[tm == 4 ? 0 : 1](mt, int64_t(mr) * nr, int(i), d.bias[size_t(ch)], y);
           if (res) {
             const float* r = res + ch * d.oh * d.ow;
             for (int j = 0; j < count; ++j)
               for (int pp = 0; pp < rows[j]; ++pp)
-                for (int qq = 0; qq < cols[j]; ++qq) y[(pp * 4 + qq) * nr + j] += r[at[j] + pp * d.ow + qq];
+                for (int qq = 0; qq < cols[j]; ++qq) y[(pp * tm + qq) * nr + j] += r[at[j] + pp * d.ow + qq];
           }
-          if (d.act != Act::kNone) ks.activate(d.act, d.alpha, d.beta, y, 16 * nr);
+          if (d.act != Act::kNone) ks.activate(d.act, d.alpha, d.beta, y, tm * tm * nr);
           float* o = out + ch * d.oh * d.ow;
           for (int j = 0; j < count; ++j)
             for (int pp = 0; pp < rows[j]; ++pp)
-              for (int qq = 0; qq < cols[j]; ++qq) o[at[j] + pp * d.ow + qq] = y[(pp * 4 + qq) * nr + j];
+              for (int qq = 0; qq < cols[j]; ++qq) o[at[j] + pp * d.ow + qq] = y[(pp * tm + qq) * nr + j];
         }
       }
     }
@@ -159,38 +160,53 @@ class WinogradStep final : public Step {
 
 }  // namespace
 
-bool winograd_pays(int64_t batch, int64_t oh, int64_t ow, int nr) {
+int winograd_tile(int64_t batch, int64_t oh, int64_t ow, int nr) {
   auto up = [&](int64_t v) { return (v + nr - 1) / nr * nr; };
-  const int64_t tiles = batch * ((oh + 3) / 4) * ((ow + 3) / 4);
-  // Multiply work of the padded GEMMs: 36 per tile vs 9 per output pixel.
-  return 36 * up(tiles) * 10 < 9 * up(batch * oh * ow) * 7;
+  // Multiply work of the padded GEMMs per unit of Cin x Cout: (TM + 2)^2 per
+  // tile against 9 per output pixel; Winograd needs a 10:7 margin over direct.
+  const int64_t direct = 9 * up(batch * oh * ow);
+  const int64_t f4 = 36 * up(batch * ((oh + 3) / 4) * ((ow + 3) / 4));
+  const int64_t f2 = 16 * up(batch * ((oh + 1) / 2) * ((ow + 1) / 2));
+  const int best = f4 <= f2 ? 4 : 2;
+  return std::min(f4, f2) * 10 < direct * 7 ? best : 0;
 }
 
-std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& desc, const KernelSet& ks) {
+int winograd_tile_forced(int64_t batch, int64_t oh, int64_t ow, int nr) {
+  auto up = [&](int64_t v) { return (v + nr - 1) / nr * nr; };
+  return 36 * up(batch * ((oh + 3) / 4) * ((ow + 3) / 4)) <= 16 * up(batch * ((oh + 1) / 2) * ((ow + 1) / 2)) ? 4 : 2;
+}
+
+std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& desc, const KernelSet& ks, int tile) {
   auto s = std::make_unique<WinogradStep>();
   s->d = desc;
   const WinogradConvDesc& d = s->d;
-  s->ty = (d.oh + 3) / 4;
-  s->tx = (d.ow + 3) / 4;
-  s->hp = std::max(d.pt + d.h, 4 * s->ty + 2);
-  s->wp = std::max(d.pl + d.w, 4 * s->tx + 2);
+  const int tm = tile == 2 ? 2 : 4, a = tm + 2;
+  s->tm = tm;
+  s->pts = a * a;
+  s->ty = (d.oh + tm - 1) / tm;
+  s->tx = (d.ow + tm - 1) / tm;
+  s->hp = std::max(d.pt + d.h, tm * s->ty + 2);
+  s->wp = std::max(d.pl + d.w, tm * s->tx + 2);
   // U[xi][m][c] = (G g G^T)[xi], in double, rounded once.
-  std::vector<float> ut(size_t(36 * d.m * d.c));
+  static const double kG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  auto g_at = [&](int i, int k) { return tm == 4 ? kG[i][k] : kG2[i][k]; };
+  std::vector<float> ut(size_t(s->pts * d.m * d.c));
   for (int64_t m = 0; m < d.m; ++m)
     for (int64_t ch = 0; ch < d.c; ++ch) {
       const float* g = d.weights + (m * d.c + ch) * 9;
       double tmp[6][3];
-      for (int i = 0; i < 6; ++i)
-        for (int k = 0; k < 3; ++k) tmp[i][k] = kG[i][0] * g[0 * 3 + k] + kG[i][1] * g[1 * 3 + k] + kG[i][2] * g[2 * 3 + k];
-      for (int i = 0; i < 6; ++i)
-        for (int j = 0; j < 6; ++j)
-          ut[size_t(((i * 6 + j) * d.m + m) * d.c + ch)] =
-              float(tmp[i][0] * kG[j][0] + tmp[i][1] * kG[j][1] + tmp[i][2] * kG[j][2]);
+      for (int i = 0; i < a; ++i)
+        for (int k = 0; k < 3; ++k)
+          tmp[i][k] = g_at(i, 0) * g[0 * 3 + k] + g_at(i, 1) * g[1 * 3 + k] + g_at(i, 2) * g[2 * 3 + k];
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j)
+          ut[size_t(((i * a + j) * d.m + m) * d.c + ch)] =
+              float(tmp[i][0] * g_at(j, 0) + tmp[i][1] * g_at(j, 1) + tmp[i][2] * g_at(j, 2));
     }
   MatrixView uv = MatrixView::dense(d.m, d.c, d.c);
-  for (int xi = 0; xi < 36; ++xi) s->u.push_back(pack_a(ut.data() + xi * d.m * d.c, uv, ks.mr));
-  s->kernel = std::string("conv2d_f32_winograd_f4x4_3x3(") + ks.gemm_name + ") " +
-              std::to_string(d.n * s->ty * s->tx) + " tiles";
+  for (int xi = 0; xi < s->pts; ++xi) s->u.push_back(pack_a(ut.data() + xi * d.m * d.c, uv, ks.mr));
+  s->kernel = std::string("conv2d_f32_winograd_f") + std::to_string(tm) + "x" + std::to_string(tm) + "_3x3(" +
+              ks.gemm_name + ") " + std::to_string(d.n * s->ty * s->tx) + " tiles";
   if (d.z != ir::kNoValue) s->kernel += " +residual";
   if (d.act != Act::kNone) s->kernel += " +act";
   return s;

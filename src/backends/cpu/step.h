@@ -89,10 +89,13 @@ struct WinogradConvDesc {
   Act act;
   float alpha, beta;
 };
-// Whether Winograd F(4x4, 3x3) does clearly less GEMM work than the direct
-// implicit GEMM for this output (tiles padded to the microkernel's nr).
-bool winograd_pays(int64_t batch, int64_t oh, int64_t ow, int nr);
-std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& d, const KernelSet& ks);
+// The Winograd output tile (4: F(4x4, 3x3), 2: F(2x2, 3x3)) whose padded GEMM
+// work (tiles padded to the microkernel's nr) is the smaller, if it is
+// clearly below the direct implicit GEMM's; 0 if neither pays.
+int winograd_tile(int64_t batch, int64_t oh, int64_t ow, int nr);
+// The smaller-work tile, whether or not it pays (--conv3x3 winograd).
+int winograd_tile_forced(int64_t batch, int64_t oh, int64_t ow, int nr);
+std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& d, const KernelSet& ks, int tile);
 
 // An int8 3x3 stride-1 dilation-1 ungrouped QConv for ops_qwinograd.cpp.
 struct QWinogradDesc {
