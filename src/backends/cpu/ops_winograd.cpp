@@ -161,19 +161,21 @@ class WinogradStep final : public Step {
 }  // namespace
 
 int winograd_tile(int64_t batch, int64_t oh, int64_t ow, int nr) {
-  auto up = [&](int64_t v) { return (v + nr - 1) / nr * nr; };
   // Multiply work of the padded GEMMs per unit of Cin x Cout: (TM + 2)^2 per
-  // tile against 9 per output pixel; Winograd needs a 10:7 margin over direct.
-  const int64_t direct = 9 * up(batch * oh * ow);
-  const int64_t f4 = 36 * up(batch * ((oh + 3) / 4) * ((ow + 3) / 4));
-  const int64_t f2 = 16 * up(batch * ((oh + 1) / 2) * ((ow + 1) / 2));
+  // tile against 9 per output pixel, each image's columns padded to nr (both
+  // kernels work image by image); Winograd needs a 10:7 margin over direct.
+  auto up = [&](int64_t v) { return batch * ((v + nr - 1) / nr * nr); };
+  const int64_t direct = 9 * up(oh * ow);
+  const int64_t f4 = 36 * up(((oh + 3) / 4) * ((ow + 3) / 4));
+  const int64_t f2 = 16 * up(((oh + 1) / 2) * ((ow + 1) / 2));
   const int best = f4 <= f2 ? 4 : 2;
   return std::min(f4, f2) * 10 < direct * 7 ? best : 0;
 }
 
 int winograd_tile_forced(int64_t batch, int64_t oh, int64_t ow, int nr) {
+  (void)batch;  // per image, as winograd_tile
   auto up = [&](int64_t v) { return (v + nr - 1) / nr * nr; };
-  return 36 * up(batch * ((oh + 3) / 4) * ((ow + 3) / 4)) <= 16 * up(batch * ((oh + 1) / 2) * ((ow + 1) / 2)) ? 4 : 2;
+  return 36 * up(((oh + 3) / 4) * ((ow + 3) / 4)) <= 16 * up(((oh + 1) / 2) * ((ow + 1) / 2)) ? 4 : 2;
 }
 
 std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& desc, const KernelSet& ks, int tile) {
