@@ -59,7 +59,7 @@ struct KernelSet {
   // Winograd F(4x4, 3x3) and F(2x2, 3x3) ([0] and [1]) over one panel of nr
   // tiles, a tile per lane (kernels_impl.inc, ops_winograd.cpp): input
   // patches -> the 36 (16) B panels; one output channel's product rows ->
-  // its 4x4 (2x2) outputs + bias.
+  // its 4x4 (2x2) outputs + bias. The input image needs 16 floats of slack after it.
   void (*winograd_input_panel[2])(const float* img, int64_t plane, int64_t wp, const int64_t* tile_off, int count,
                                   int64_t c, float* v, int64_t xs);
   void (*winograd_output_panel[2])(const float* m, int64_t ms, int i, float bias, float* y);

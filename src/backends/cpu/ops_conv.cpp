@@ -190,6 +190,17 @@ Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why) {
     WinogradConvDesc d{s.n, s.c, s.h, s.w, s.m, s.pt, s.pl, s.oh, s.ow, wd, step->bias,
                        step->x, step->z, step->y, step->act, step->alpha, step->beta};
     if (b.conv3x3 == "winograd") return make_winograd_conv(d, b.ks, tile);
+    // At half the direct kernel's multiplies or less Winograd wins on any
+    // machine seen so far, and a timing taken while another process runs
+    // could pick wrongly: no timing then.
+    const double ratio = winograd_work_ratio(s.n, s.oh, s.ow, b.ks.nr);
+    if (b.conv3x3 == "auto" && ratio <= 0.5) {
+      std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks, tile);
+      char note[64];
+      std::snprintf(note, sizeof note, " [%.2fx the direct multiplies: not timed]", ratio);
+      wino->kernel += note;
+      return wino;
+    }
     finish_direct(*step, b, s, wd);
     if (b.conv3x3 == "direct" || !b.probe) return std::unique_ptr<Step>(std::move(step));
     std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks, tile);

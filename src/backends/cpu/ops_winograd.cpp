@@ -44,7 +44,7 @@ class WinogradStep final : public Step {
 
   Result<void> run(RunCtx& c) override {
     const float* x = c.f(d.x);
-    scratch.resize(size_t(d.n * d.c * hp * wp));
+    scratch.resize(size_t(d.n * d.c * hp * wp + 16));  // slack: kernels may load a few floats past a patch
     parallel_ranges(c.pool, d.n * d.c, 4, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
         float* dst = scratch.data() + p * hp * wp;
@@ -159,6 +159,14 @@ class WinogradStep final : public Step {
 };
 
 }  // namespace
+
+double winograd_work_ratio(int64_t batch, int64_t oh, int64_t ow, int nr) {
+  auto up = [&](int64_t v) { return batch * ((v + nr - 1) / nr * nr); };
+  const double direct = 9.0 * double(up(oh * ow));
+  const double f4 = 36.0 * double(up(((oh + 3) / 4) * ((ow + 3) / 4)));
+  const double f2 = 16.0 * double(up(((oh + 1) / 2) * ((ow + 1) / 2)));
+  return std::min(f4, f2) / direct;
+}
 
 int winograd_tile(int64_t batch, int64_t oh, int64_t ow, int nr) {
   // Multiply work of the padded GEMMs per unit of Cin x Cout: (TM + 2)^2 per

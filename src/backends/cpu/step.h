@@ -93,6 +93,8 @@ struct WinogradConvDesc {
 // work (tiles padded to the microkernel's nr) is the smaller, if it is
 // clearly below the direct implicit GEMM's; 0 if neither pays.
 int winograd_tile(int64_t batch, int64_t oh, int64_t ow, int nr);
+// That smaller padded GEMM work over the direct kernel's.
+double winograd_work_ratio(int64_t batch, int64_t oh, int64_t ow, int nr);
 // The smaller-work tile, whether or not it pays (--conv3x3 winograd).
 int winograd_tile_forced(int64_t batch, int64_t oh, int64_t ow, int nr);
 std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& d, const KernelSet& ks, int tile);
