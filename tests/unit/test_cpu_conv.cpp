@@ -156,6 +156,7 @@ TEST(CpuBackendConv, FusedConvActivationsAndResidual) {
   using P = std::vector<int64_t>;
   const std::vector<ConvCase> convs = {
       {3, 5, 7, 9, 11, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},     // implicit GEMM
+      {1, 8, 9, 16, 17, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true},    // Winograd F(4x4): whole and edge tiles
       {1, 17, 33, 8, 7, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, false},   // implicit GEMM, stride 2
       {3, 10, 14, 9, 11, 3, 3, 1, 1, 1, 2, P{0, 1, 2, 1}, true},   // grouped
       {1, 17, 17, 13, 11, 3, 3, 1, 1, 1, 17, P{1, 1, 1, 1}, true},  // depthwise

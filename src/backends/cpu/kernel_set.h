@@ -63,6 +63,11 @@ struct KernelSet {
   void (*winograd_input_panel[2])(const float* img, int64_t plane, int64_t wp, const int64_t* tile_off, int count,
                                   int64_t c, float* v, int64_t xs);
   void (*winograd_output_panel[2])(const float* m, int64_t ms, int i, float bias, float* y);
+  // Optional (nullptr: the caller scatters): the whole 4x4 tiles j < count
+  // with whole[j] of y[16][nr] (F(4x4) outputs) to out_plane + at[j] (row
+  // stride ow), + the residual at the same place, then Relu / Clip(lo, hi).
+  void (*winograd_store4)(const float* y, int count, const int64_t* at, const bool* whole, const float* res,
+                          float* out, int64_t ow, Act act, float lo, float hi);
 };
 
 // The set for `isa` (which must be available on this CPU).

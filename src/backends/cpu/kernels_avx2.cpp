@@ -152,6 +152,34 @@ static void winograd_input_panel_f4(const float* img, int64_t plane, int64_t wp,
   }
 }
 
+// F(4x4) outputs of 16 tiles (y[p * 4 + q][lane]) stored as 4-float rows:
+// for each half of 8 lanes and output row p, the 4 vectors y[p][0..3] are
+// transposed so that each tile's row is one 128-bit value.
+static void winograd_store4(const float* y, int count, const int64_t* at, const bool* whole, const float* res,
+                            float* out, int64_t ow, Act act, float lo, float hi) {
+  const __m128 vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi), zero = _mm_setzero_ps();
+  for (int half = 0; half < 2 && half * 8 < count; ++half)
+    for (int p = 0; p < 4; ++p) {
+      const float* yp = y + p * 4 * 16 + half * 8;
+      const __m256 y0 = _mm256_loadu_ps(yp), y1 = _mm256_loadu_ps(yp + 16);
+      const __m256 y2 = _mm256_loadu_ps(yp + 32), y3 = _mm256_loadu_ps(yp + 48);
+      const __m256 t0 = _mm256_unpacklo_ps(y0, y1), t1 = _mm256_unpackhi_ps(y0, y1);
+      const __m256 t2 = _mm256_unpacklo_ps(y2, y3), t3 = _mm256_unpackhi_ps(y2, y3);
+      const __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                           _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+      for (int k = 0; k < 8; ++k) {  // lane k of this half: u[k % 4], 128-bit half k / 4
+        const int j = half * 8 + k;
+        if (j >= count || !whole[j]) continue;
+        __m128 v = k < 4 ? _mm256_castps256_ps128(u[k]) : _mm256_extractf128_ps(u[k - 4], 1);
+        const int64_t o = at[j] + p * ow;
+        if (res) v = _mm_add_ps(v, _mm_loadu_ps(res + o));
+        if (act == Act::kRelu) v = _mm_max_ps(v, zero);
+        else if (act == Act::kClip) v = _mm_min_ps(_mm_max_ps(v, vlo), vhi);
+        _mm_storeu_ps(out + o, v);
+      }
+    }
+}
+
 }  // namespace avx2
 
 const KernelSet& kernel_set_avx2() {
@@ -165,7 +193,8 @@ const KernelSet& kernel_set_avx2() {
                                 &avx2::softmax_rows_impl,
                                 &avx2::layernorm_rows_impl,
                                 {&avx2::winograd_input_panel_f4, &avx2::winograd_input_panel_impl<16, 2>},
-                                {&avx2::winograd_output_panel_impl<16, 4>, &avx2::winograd_output_panel_impl<16, 2>}};
+                                {&avx2::winograd_output_panel_impl<16, 4>, &avx2::winograd_output_panel_impl<16, 2>},
+                                &avx2::winograd_store4};
   return set;
 }
 

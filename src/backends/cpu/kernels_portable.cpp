@@ -19,7 +19,8 @@ const KernelSet& kernel_set_portable() {
                                 &portable::softmax_rows_impl,
                                 &portable::layernorm_rows_impl,
                                 {&portable::winograd_input_panel_impl<8, 4>, &portable::winograd_input_panel_impl<8, 2>},
-                                {&portable::winograd_output_panel_impl<8, 4>, &portable::winograd_output_panel_impl<8, 2>}};
+                                {&portable::winograd_output_panel_impl<8, 4>, &portable::winograd_output_panel_impl<8, 2>},
+                                nullptr};
   return set;
 }
 

@@ -138,19 +138,32 @@ class WinogradStep final : public Step {
           rows[j] = int(std::min<int64_t>(tm, d.oh - oy));
           cols[j] = int(std::min<int64_t>(tm, d.ow - ox));
         }
+        // Whole tiles through the kernel set's vector store where it has one
+        // (F(4x4), Relu / Clip / no activation); the rest element by element.
+        bool whole[64];
+        const bool vec = tm == 4 && ks.winograd_store4 && nr == 16 &&
+                         (d.act == Act::kNone || d.act == Act::kRelu || d.act == Act::kClip);
+        for (int j = 0; j < count; ++j) whole[j] = vec && rows[j] == 4 && cols[j] == 4;
         for (int64_t i = 0; i < mv; ++i) {
           const int64_t ch = p * mr + i;
           ks.winograd_output_panel[tm == 4 ? 0 : 1](mt, int64_t(mr) * nr, int(i), d.bias[size_t(ch)], y);
+          if (vec) {
+            ks.winograd_store4(y, count, at, whole, res ? res + ch * d.oh * d.ow : nullptr, out + ch * d.oh * d.ow,
+                               d.ow, d.act, d.alpha, d.beta);
+            bool rest = false;
+            for (int j = 0; j < count; ++j) rest |= !whole[j];
+            if (!rest) continue;
+          }
           if (res) {
             const float* r = res + ch * d.oh * d.ow;
             for (int j = 0; j < count; ++j)
-              for (int pp = 0; pp < rows[j]; ++pp)
+              for (int pp = 0; pp < (whole[j] ? 0 : rows[j]); ++pp)
                 for (int qq = 0; qq < cols[j]; ++qq) y[(pp * tm + qq) * nr + j] += r[at[j] + pp * d.ow + qq];
           }
           if (d.act != Act::kNone) ks.activate(d.act, d.alpha, d.beta, y, tm * tm * nr);
           float* o = out + ch * d.oh * d.ow;
           for (int j = 0; j < count; ++j)
-            for (int pp = 0; pp < rows[j]; ++pp)
+            for (int pp = 0; pp < (whole[j] ? 0 : rows[j]); ++pp)
               for (int qq = 0; qq < cols[j]; ++qq) o[at[j] + pp * d.ow + qq] = y[(pp * tm + qq) * nr + j];
         }
       }
