@@ -302,6 +302,16 @@ Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why) {
       std::unique_ptr<Step> wino = make_qwinograd_conv(d, *st->qk);
       if (a.fused_relu) wino->kernel += " +relu";
       if (b.conv3x3 == "winograd") return wino;
+      // As for fp32 (ops_conv.cpp): at half the direct multiplies or less, no timing.
+      const int nr = st->qk->nr;
+      auto up = [&](int64_t v) { return (v + nr - 1) / nr * nr; };
+      const double ratio = 16.0 * double(up(((st->oh + 1) / 2) * ((st->ow + 1) / 2))) / (9.0 * double(up(st->oh * st->ow)));
+      if (ratio <= 0.5) {
+        char note[64];
+        std::snprintf(note, sizeof note, " [%.2fx the direct multiplies: not timed]", ratio);
+        wino->kernel += note;
+        return wino;
+      }
       if (b.probe) {
         finish_qconv_direct(*st, geo, cg, mg, kh, kw, a.fused_relu != 0);
         // Both kernels on the real shapes, once: the faster is kept (the plan shows both times).
