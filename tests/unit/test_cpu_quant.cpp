@@ -4,8 +4,8 @@
 // per-tensor weight scales, bias, fused Relu, odd sizes, strides, pads,
 // groups, K odd; 3x3 stride 1 also on the integer Winograd kernel),
 // QuantizeLinear / DequantizeLinear (ties, NaN, infinities,
-// saturation, odd lengths), 8-bit MaxPool, and the forms that decline to the
-// reference kernels. The requantization row kernel of each ISA is also
+// saturation, odd lengths), 8-bit MaxPool, depthwise QConv, and the forms
+// that decline to the reference kernels. The requantization row kernel of each ISA is also
 // checked directly against quant::requantize over random and tie values.
 #include <gtest/gtest.h>
 
@@ -74,8 +74,12 @@ TEST(CpuBackendQuant, QConvSweep) {
   for (const QConvCase& c : cases) check_qconv(c, seed++);
 }
 
-TEST(CpuBackendQuant, DepthwiseQConvFallsBackExactly) {
-  check_qconv({1, 8, 8, 9, 9, 3, 1, 1, 8, true, true, {DType::kU8, DType::kU8, 10, 5, true}}, 600, "", Expect::kFallback);
+TEST(CpuBackendQuant, DepthwiseQConv) {
+  const QParams u8{DType::kU8, DType::kU8, 10, 5, true};
+  const QParams s8{DType::kI8, DType::kI8, -4, 3, false};
+  check_qconv({1, 8, 8, 9, 9, 3, 1, 1, 8, true, true, u8}, 600, "conv2d_qs8_depthwise_direct");
+  check_qconv({2, 13, 13, 14, 11, 3, 2, 1, 13, false, false, s8}, 601, "conv2d_qs8_depthwise_direct");  // stride 2
+  check_qconv({1, 5, 5, 12, 12, 5, 1, 2, 5, true, false, u8}, 602, "conv2d_qs8_depthwise_direct");    // 5x5
 }
 
 TEST(CpuBackendQuant, QGemmForms) {

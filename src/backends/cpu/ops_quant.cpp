@@ -2,8 +2,8 @@
 // exact int8 GEMM (qgemm.h) with the requantization in its epilogue, and
 // per-tensor QuantizeLinear / DequantizeLinear between f32 and 8-bit values.
 // Results are bit-identical to the reference backend (quant_kiln.cpp,
-// quant.cpp); anything else (per-axis scales, 16-bit activations, depthwise
-// QConv) declines with its reason and runs on the reference kernels.
+// quant.cpp); anything else (per-axis scales, 16-bit activations) declines
+// with its reason and runs on the reference kernels.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -233,6 +233,64 @@ bool per_tensor_params(const BuildCtx& b, float* scale, int32_t* zp, std::string
   return true;
 }
 
+// Depthwise QConv (one input and one output channel per group, MobileNet's
+// 3x3 layers): each plane is widened to int16 minus the zero point into a
+// per-thread zero-bordered buffer, every output row is accumulated tap by tap
+// in int32 (contiguous along the row for stride 1, so the loop vectorizes),
+// then requantized with its channel's QRow. Exact like the GEMM path.
+class QDepthwiseStep final : public Step {
+ public:
+  int64_t n = 0, c = 0, h = 0, w = 0, kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, oh = 0, ow = 0,
+          hp = 0, wp = 0;
+  ir::ValueId x, y;
+  bool x_signed = false, y_signed = false;
+  int32_t x_zp = 0;
+  std::vector<int16_t> weights;  // [c][kh * kw]
+  std::vector<QRow> rows;
+  const QKernels* qk = nullptr;
+
+  Result<void> run(RunCtx& rc) override {
+    const uint8_t* in = static_cast<const uint8_t*>(rc.addr[size_t(x)]);
+    uint8_t* out = static_cast<uint8_t*>(rc.addr[size_t(y)]);
+    parallel_ranges(rc.pool, n * c, 1, [&](int64_t b, int64_t e) {
+      thread_local std::vector<int16_t> pad;
+      thread_local std::vector<int32_t> acc;
+      pad.resize(size_t(hp * wp));
+      acc.resize(size_t(ow));
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t ch = p % c;
+        std::fill(pad.begin(), pad.end(), int16_t(0));
+        const uint8_t* src = in + p * h * w;
+        for (int64_t yy = 0; yy < h; ++yy) {
+          int16_t* row = pad.data() + (yy + pt) * wp + pl;
+          const uint8_t* s = src + yy * w;
+          if (x_signed)
+            for (int64_t xx = 0; xx < w; ++xx) row[xx] = int16_t(int32_t(int8_t(s[xx])) - x_zp);
+          else
+            for (int64_t xx = 0; xx < w; ++xx) row[xx] = int16_t(int32_t(s[xx]) - x_zp);
+        }
+        const int16_t* wt = weights.data() + ch * kh * kw;
+        uint8_t* dst = out + p * oh * ow;
+        for (int64_t oy = 0; oy < oh; ++oy) {
+          int32_t* a = acc.data();
+          std::fill(a, a + ow, 0);
+          for (int64_t ky = 0; ky < kh; ++ky)
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const int32_t wv = wt[ky * kw + kx];
+              const int16_t* r = pad.data() + (oy * sh + ky * dh) * wp + kx * dw;
+              if (sw == 1)
+                for (int64_t ox = 0; ox < ow; ++ox) a[ox] += wv * int32_t(r[ox]);
+              else
+                for (int64_t ox = 0; ox < ow; ++ox) a[ox] += wv * int32_t(r[ox * sw]);
+            }
+          qk->requant_row(a, ow, rows[size_t(ch)], dst + oy * ow, y_signed);
+        }
+      }
+    });
+    return {};
+  }
+};
+
 // The direct kernel's weights, im2col view and plan text.
 void finish_qconv_direct(QConvStep& s, const ir::WindowGeometry& geo, int64_t cg, int64_t mg, int64_t kh, int64_t kw,
                          bool relu) {
@@ -272,10 +330,39 @@ Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why) {
   if (st->group < 1 || st->c % st->group || st->m % st->group || w->shape()[1] != st->c / st->group)
     return decline(why, "channel groups do not match the weights");
   const int64_t cg = st->c / st->group, mg = st->m / st->group;
-  if (cg == 1 && mg == 1 && st->group > 1) return decline(why, "depthwise int8 convolution has no CPU kernel yet");
   int32_t x_zp = 0;
   KILN_ASSIGN(st->rows, make_rows(b, st->m, a.fused_relu != 0, &x_zp, why));
   if (st->rows.empty()) return std::unique_ptr<Step>();
+  if (cg == 1 && mg == 1 && st->group > 1) {
+    auto dw = std::make_unique<QDepthwiseStep>();
+    dw->n = xs[0];
+    dw->c = xs[1];
+    dw->h = xs[2];
+    dw->w = xs[3];
+    dw->kh = geo.kernel[0];
+    dw->kw = geo.kernel[1];
+    dw->sh = geo.strides[0];
+    dw->sw = geo.strides[1];
+    dw->dh = geo.dilations[0];
+    dw->dw = geo.dilations[1];
+    dw->pt = geo.pads_begin[0];
+    dw->pl = geo.pads_begin[1];
+    dw->oh = geo.out[0];
+    dw->ow = geo.out[1];
+    dw->hp = std::max(dw->h + geo.pads_begin[0] + geo.pads_end[0], (dw->oh - 1) * dw->sh + geo.extent(0));
+    dw->wp = std::max(dw->w + geo.pads_begin[1] + geo.pads_end[1], (dw->ow - 1) * dw->sw + geo.extent(1));
+    dw->x = b.n.inputs[0];
+    dw->y = b.n.outputs[0];
+    dw->x_signed = b.in_type(0).dtype == DType::kI8;
+    dw->y_signed = b.out_type().dtype == DType::kI8;
+    dw->x_zp = x_zp;
+    dw->rows = std::move(st->rows);
+    dw->qk = &qkernels(b.ks.isa);
+    dw->weights.assign(w->data<int8_t>(), w->data<int8_t>() + w->numel());
+    dw->kernel = "conv2d_qs8_depthwise_direct " + std::to_string(dw->kh) + "x" + std::to_string(dw->kw) + "s" +
+                 std::to_string(dw->sh) + " +requant" + (a.fused_relu ? " +relu" : "");
+    return std::unique_ptr<Step>(std::move(dw));
+  }
   st->x_zp = x_zp;
   st->oh = geo.out[0];
   st->ow = geo.out[1];
