@@ -20,9 +20,19 @@ struct Support {
   std::string reason;  // why not, when !ok
 };
 
-// Per-run statistics an executable reports (peak bytes of live activations).
+// One step of a profiled run: the node, what ran it, and its wall time.
+struct StepTime {
+  std::string node;    // the graph's description of the node
+  std::string kernel;  // the backend's kernel, as in its printed plan
+  double seconds = 0;
+};
+
+// Per-run statistics an executable reports (peak bytes of live activations;
+// with `profile` set by the caller, the wall time of every step in order).
 struct RunStats {
   int64_t peak_activation_bytes = 0;
+  bool profile = false;
+  std::vector<StepTime> steps;
 };
 
 class Executable {

@@ -66,6 +66,41 @@ TEST(Models, BenchPrintsTableAndJson) {
   EXPECT_GT(j["peak_activation_bytes"].get<int64_t>(), 0);
 }
 
+// --profile: one entry per step of the plan (the cpu plan's step count, the
+// reference's node count), each with a node, a kernel and a positive time
+// that together make up most of a run; the text lists the time per kernel.
+TEST(Models, BenchProfileTimesEveryStep) {
+  for (const char* backend : {"cpu", "reference"}) {
+    SCOPED_TRACE(backend);
+    const std::string base = kBin + " bench " + kSrc + "/models/lenet.onnx --iters 20 --warmup 2 --backend " + backend;
+    auto [rc, js] = sh(base + " --profile --json");
+    ASSERT_EQ(rc, 0) << js;
+    auto j = nlohmann::json::parse(js);
+    ASSERT_TRUE(j.contains("profile")) << js;
+    EXPECT_EQ(j["profile"]["runs"].get<int>(), 20);
+    const auto& steps = j["profile"]["steps"];
+    ASSERT_GT(steps.size(), 3u);
+    double sum = 0;
+    for (const auto& st : steps) {
+      EXPECT_FALSE(st["node"].get<std::string>().empty());
+      EXPECT_FALSE(st["kernel"].get<std::string>().empty());
+      EXPECT_GT(st["ms_per_run"].get<double>(), 0.0) << st.dump();
+      sum += st["ms_per_run"].get<double>();
+    }
+    EXPECT_LT(sum, 10 * j["latency_ms"]["p99"].get<double>() + 1.0);
+    auto [rc2, out] = sh(base + " --profile --print-plan");
+    ASSERT_EQ(rc2, 0) << out;
+    EXPECT_NE(out.find("profile over 20 runs"), std::string::npos) << out;
+    EXPECT_NE(out.find("share  kernel"), std::string::npos) << out;
+    if (std::string(backend) == "cpu") {
+      const size_t at = out.find(" steps, ");
+      ASSERT_NE(at, std::string::npos) << out;
+      const size_t start = out.rfind('\n', at) + 1;
+      EXPECT_EQ(std::stoul(out.substr(start, at - start)), steps.size()) << out;
+    }
+  }
+}
+
 class TorchModels : public ::testing::TestWithParam<std::string> {
  protected:
   // The models are exported once per test run by the CTest fixture

@@ -107,6 +107,14 @@ TEST(CpuBackendConv, GroupedDepthwiseDilatedAndOddShapes) {
       {1, 17, 17, 13, 12, 3, 3, 1, 1, 2, 17, P{2, 2, 2, 2}, true},
       {3, 5, 5, 16, 13, 7, 7, 2, 2, 1, 5, P{0, 1, 3, 2}, true},
       {1, 3, 3, 9, 9, 3, 3, 2, 2, 1, 3, P{0, 0, 0, 0}, false},
+      // depthwise: rows of several 8-column blocks plus a tail, 4-row blocks
+      // plus 2- and 1-row remainders, odd pads, stride 2 with dilation, stride 3
+      {1, 4, 4, 23, 37, 3, 3, 1, 1, 1, 4, P{1, 1, 1, 1}, true},
+      {2, 3, 3, 29, 45, 3, 3, 2, 2, 1, 3, P{0, 1, 1, 0}, false},
+      {1, 3, 3, 21, 26, 3, 3, 2, 2, 2, 3, P{2, 3, 2, 1}, true},
+      {1, 3, 3, 20, 26, 3, 3, 3, 3, 1, 3, P{1, 1, 1, 1}, true},
+      {1, 2, 2, 18, 35, 5, 5, 3, 3, 1, 2, P{2, 2, 2, 2}, false},
+      {1, 2, 2, 7, 7, 3, 3, 1, 1, 1, 2, P{1, 1, 1, 1}, true},
       // depthwise with a channel multiplier (Cout = 2C): a grouped GEMM
       {3, 5, 10, 11, 9, 3, 3, 1, 1, 1, 5, P{1, 1, 1, 1}, true},
       // rectangular kernel and strides

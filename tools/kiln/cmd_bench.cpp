@@ -1,5 +1,7 @@
 // kiln bench MODEL: warm-up, then timed runs; median/p90/p99 latency,
 // throughput, peak activation memory and peak RSS; --json for machines.
+// --profile then makes as many runs again with every step timed (kept apart
+// from the latency runs, whose numbers the per-step clocks would disturb).
 #include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "commands.h"
 #include "common.h"
@@ -24,6 +27,7 @@ struct BenchOptions {
   double min_seconds = 2.0;
   bool json = false;
   bool print_plan = false;
+  bool profile = false;
   std::string isa = "auto";
   std::string conv3x3 = "auto";
 };
@@ -77,6 +81,20 @@ void run_bench(const BenchOptions& o) {
     if (o.iters == 0 && ms.size() >= 10 && elapsed >= o.min_seconds) break;
   }
   timing.finish();
+  // Per-step wall time summed over the profiled runs.
+  std::vector<StepTime> profile;
+  int64_t profile_runs = 0;
+  if (o.profile) {
+    RunStats ps;
+    ps.profile = true;
+    profile_runs = int64_t(std::min<size_t>(ms.size(), 200));
+    for (int64_t i = 0; i < profile_runs; ++i) {
+      unwrap(session.run(inputs, &ps));
+      if (profile.empty()) profile = ps.steps;
+      else
+        for (size_t s = 0; s < profile.size() && s < ps.steps.size(); ++s) profile[s].seconds += ps.steps[s].seconds;
+    }
+  }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   double med = percentile(ms, 50), p90 = percentile(ms, 90), p99 = percentile(ms, 99);
@@ -96,6 +114,14 @@ void run_bench(const BenchOptions& o) {
                       {"peak_activation_bytes", stats.peak_activation_bytes},
                       {"peak_rss_bytes", int64_t(ru.ru_maxrss) * 1024},
                       {"model_file_bytes", model_bytes}};
+  double profiled = 0;
+  for (const StepTime& st : profile) profiled += st.seconds;
+  if (o.profile) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const StepTime& st : profile)
+      steps.push_back({{"node", st.node}, {"kernel", st.kernel}, {"ms_per_run", 1e3 * st.seconds / double(profile_runs)}});
+    j["profile"] = {{"runs", profile_runs}, {"steps", steps}};
+  }
   if (o.json) {
     std::cout << j.dump(2) << "\n";
     return;
@@ -110,6 +136,33 @@ void run_bench(const BenchOptions& o) {
   std::printf("activations  %.2f MiB peak\n", double(stats.peak_activation_bytes) / 1048576.0);
   std::printf("peak RSS     %.2f MiB\n", double(ru.ru_maxrss) / 1024.0);
   std::printf("model file   %.2f KiB\n", double(model_bytes) / 1024.0);
+  if (!o.profile) return;
+  if (profile.empty() || profiled <= 0) {
+    std::printf("\nprofile: the %s backend does not time its steps\n", o.backend.c_str());
+    return;
+  }
+  // By kernel (the kernel name up to its first '(' or space), then the steps.
+  std::map<std::string, double> by_kernel;
+  for (const StepTime& st : profile) by_kernel[st.kernel.substr(0, st.kernel.find_first_of(" ("))] += st.seconds;
+  std::vector<std::pair<double, std::string>> kernels;
+  for (const auto& [k, sec] : by_kernel) kernels.emplace_back(sec, k);
+  std::sort(kernels.rbegin(), kernels.rend());
+  const double runs = double(profile_runs);
+  std::printf("\nprofile over %lld runs: %.4f ms per run in steps (mean)\n", (long long)profile_runs,
+              1e3 * profiled / runs);
+  std::printf("\n%10s %7s  %s\n", "ms/run", "share", "kernel");
+  for (const auto& [sec, k] : kernels) std::printf("%10.4f %6.1f%%  %s\n", 1e3 * sec / runs, 100 * sec / profiled, k.c_str());
+  std::vector<size_t> order(profile.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return profile[a].seconds > profile[b].seconds; });
+  const size_t shown = std::min<size_t>(order.size(), 25);
+  std::printf("\n%10s %7s  %s (the %zu slowest of %zu; --json lists all)\n", "ms/run", "share", "step", shown,
+              order.size());
+  for (size_t i = 0; i < shown; ++i) {
+    const StepTime& st = profile[order[i]];
+    std::printf("%10.4f %6.1f%%  %s  %s\n", 1e3 * st.seconds / runs, 100 * st.seconds / profiled, st.node.c_str(),
+                st.kernel.c_str());
+  }
 }
 
 }  // namespace
@@ -131,6 +184,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--isa", o->isa, "cpu backend kernel set: auto, portable, avx2, avx512")->capture_default_str();
   cmd->add_option("--conv3x3", o->conv3x3, "cpu backend, 3x3 stride-1 convolutions: auto (time both at compile), direct, winograd")->check(CLI::IsMember({"auto", "direct", "winograd"}))->capture_default_str();
   cmd->add_flag("--print-plan", o->print_plan, "Print the compiled plan (kernel per node) after warm-up");
+  cmd->add_flag("--profile", o->profile, "Then time every step over as many runs again: time per kernel and the slowest steps");
   cmd->callback([o] { run_bench(*o); });
 }
 

@@ -62,6 +62,7 @@ struct Program {
   ir::Graph g;
   map::MemoryPlan mem;
   std::vector<std::unique_ptr<Step>> steps;
+  std::vector<std::string> step_nodes;  // the node each step runs, described
   std::unique_ptr<std::byte, void (*)(std::byte*)> arena{nullptr, [](std::byte* p) {
                                                           ::operator delete(p, std::align_val_t(64));
                                                         }};
@@ -86,7 +87,19 @@ class CpuExecutable final : public Executable {
     for (size_t i = 0; i < inputs.size(); ++i)
       p.addr[size_t(p.g.inputs[i])] = const_cast<void*>(inputs[i].raw());
     RunCtx ctx{p.addr, pool_.size() > 1 ? &pool_ : nullptr, ks_};
-    for (auto& s : p.steps) KILN_TRY(s->run(ctx));
+    if (stats && stats->profile) {
+      stats->steps.resize(p.steps.size());
+      for (size_t i = 0; i < p.steps.size(); ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        KILN_TRY(p.steps[i]->run(ctx));
+        StepTime& st = stats->steps[i];
+        st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        st.node = p.step_nodes[i];
+        st.kernel = p.steps[i]->kernel;
+      }
+    } else {
+      for (auto& s : p.steps) KILN_TRY(s->run(ctx));
+    }
     std::vector<Tensor> out;
     for (ir::ValueId id : p.g.outputs) {
       const ir::Value& v = p.g.value(id);
@@ -161,6 +174,7 @@ class CpuExecutable final : public Executable {
                                  : ir::type_str(p->g, p->g.value(n.outputs[0]).type);
       text << "  " << p->g.describe(n) << " -> " << out_type << "  " << step->kernel << "\n";
       p->steps.push_back(std::move(step));
+      p->step_nodes.push_back(p->g.describe(n));
     }
     for (ir::ValueId id : p->g.inputs) p->addr[size_t(id)] = nullptr;
     text << p->steps.size() << " steps, " << fallbacks << " on the reference kernels\n";

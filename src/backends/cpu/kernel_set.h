@@ -15,17 +15,34 @@ namespace kiln::cpu {
 // Activation applied in an epilogue, as the ONNX op of that name computes it.
 enum class Act : uint8_t { kNone, kRelu, kClip, kHardSwish, kSigmoid, kGelu, kGeluTanh, kLeakyRelu };
 
-// One depthwise-convolution channel: `in` is the zero-padded input plane
-// [hp, wp], `out` the output plane [oh, ow]; y = act(sum w * x + bias).
+// One depthwise-convolution channel: `in` is the input plane [ih, iw] (not
+// padded), `out` the output plane [oh, ow]; y = act(sum w * x + bias) over
+// the plane zero-padded to [hp, wp] (pt rows on top, pl columns on the left).
+// The kernel first copies the plane, padded, into `scratch`
+// (depthwise_scratch_floats() floats, private to the calling thread), with
+// its columns split into sw phases (column x at phase x % sw, index x / sw)
+// so that every tap of every stride reads consecutive floats.
 struct DepthwiseArgs {
   const float* in;
   float* out;
   const float* w;  // [kh, kw]
   float bias;
-  int64_t hp, wp, oh, ow, kh, kw, sh, sw, dh, dw;
+  int64_t ih, iw, pt, pl, hp, wp, oh, ow, kh, kw, sh, sw, dh, dw;
   Act act;
   float alpha, beta;
+  float* scratch;
 };
+
+// Floats per phase row of the split padded plane: wide enough that every
+// output block of 8 reads whole vectors (ow rounded up to 8 plus the largest
+// tap offset), and that every padded column has a place.
+// Rounded up to 8, so that the kernel clears and fills rows a vector at a time.
+inline int64_t depthwise_phase_width(const DepthwiseArgs& a) {
+  const int64_t span = (a.kw - 1) * a.dw, reads = (a.ow + 7) / 8 * 8 + (a.sw == 1 ? span : span / a.sw);
+  const int64_t cover = a.sw == 1 ? a.wp : (a.wp + a.sw - 1) / a.sw;
+  return ((reads > cover ? reads : cover) + 7) / 8 * 8;
+}
+inline int64_t depthwise_scratch_floats(const DepthwiseArgs& a) { return a.hp * a.sw * depthwise_phase_width(a); }
 
 // What the GEMM microkernel applies to a full tile as it stores it, after the
 // last k block: + bias (per row or per column of the tile), + residual

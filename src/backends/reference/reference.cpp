@@ -1,5 +1,7 @@
 #include "backends/reference/reference.h"
 
+#include <chrono>
+
 #include "backends/reference/kernel.h"
 #include "ir/op_table.h"
 
@@ -46,7 +48,15 @@ class ReferenceExecutable final : public Executable {
     for (size_t ni = 0; ni < g_.nodes.size(); ++ni) {
       const ir::Node& n = g_.nodes[ni];
       std::vector<Tensor> outs(n.outputs.size());
+      const auto t0 = std::chrono::steady_clock::now();
       KILN_TRY(run_node(n, env, outs));
+      if (stats && stats->profile) {
+        if (ni == 0) stats->steps.assign(g_.nodes.size(), {});
+        StepTime& st = stats->steps[ni];
+        st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        st.node = g_.describe(n);
+        st.kernel = "reference";
+      }
       for (size_t o = 0; o < n.outputs.size(); ++o) {
         if (n.outputs[o] == ir::kNoValue) continue;
         live += outs[o].nbytes();
