@@ -88,14 +88,14 @@ class CpuExecutable final : public Executable {
       p.addr[size_t(p.g.inputs[i])] = const_cast<void*>(inputs[i].raw());
     RunCtx ctx{p.addr, pool_.size() > 1 ? &pool_ : nullptr, ks_};
     if (stats && stats->profile) {
-      stats->steps.resize(p.steps.size());
+      if (stats->steps.size() != p.steps.size()) {  // names once, not per run
+        stats->steps.assign(p.steps.size(), {});
+        for (size_t i = 0; i < p.steps.size(); ++i) stats->steps[i] = {p.step_nodes[i], p.steps[i]->kernel, 0};
+      }
       for (size_t i = 0; i < p.steps.size(); ++i) {
         const auto t0 = std::chrono::steady_clock::now();
         KILN_TRY(p.steps[i]->run(ctx));
-        StepTime& st = stats->steps[i];
-        st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        st.node = p.step_nodes[i];
-        st.kernel = p.steps[i]->kernel;
+        stats->steps[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
     } else {
       for (auto& s : p.steps) KILN_TRY(s->run(ctx));

@@ -159,9 +159,8 @@ Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why) {
   s = {xs[0], xs[1], xs[2], xs[3], w->shape()[0], a.group, geo.kernel[0], geo.kernel[1], geo.strides[0],
        geo.strides[1], geo.dilations[0], geo.dilations[1], geo.pads_begin[0], geo.pads_begin[1], geo.out[0],
        geo.out[1], 0, 0};
-  // The padded image must hold every window: pads_end may be cut by the stride.
-  s.hp = std::max(xs[2] + geo.pads_begin[0] + geo.pads_end[0], (s.oh - 1) * s.sh + geo.extent(0));
-  s.wp = std::max(xs[3] + geo.pads_begin[1] + geo.pads_end[1], (s.ow - 1) * s.sw + geo.extent(1));
+  s.hp = geo.padded(0);
+  s.wp = geo.padded(1);
   step->x = n.inputs[0];
   step->y = n.outputs[0];
   step->z = ir::kNoValue;

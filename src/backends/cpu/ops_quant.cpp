@@ -349,8 +349,8 @@ Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why) {
     dw->pl = geo.pads_begin[1];
     dw->oh = geo.out[0];
     dw->ow = geo.out[1];
-    dw->hp = std::max(dw->h + geo.pads_begin[0] + geo.pads_end[0], (dw->oh - 1) * dw->sh + geo.extent(0));
-    dw->wp = std::max(dw->w + geo.pads_begin[1] + geo.pads_end[1], (dw->ow - 1) * dw->sw + geo.extent(1));
+    dw->hp = geo.padded(0);
+    dw->wp = geo.padded(1);
     dw->x = b.n.inputs[0];
     dw->y = b.n.outputs[0];
     dw->x_signed = b.in_type(0).dtype == DType::kI8;
@@ -368,8 +368,8 @@ Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why) {
   st->ow = geo.out[1];
   st->pt = geo.pads_begin[0];
   st->pl = geo.pads_begin[1];
-  st->hp = std::max(xs[2] + geo.pads_begin[0] + geo.pads_end[0], (st->oh - 1) * geo.strides[0] + geo.extent(0));
-  st->wp = std::max(xs[3] + geo.pads_begin[1] + geo.pads_end[1], (st->ow - 1) * geo.strides[1] + geo.extent(1));
+  st->hp = geo.padded(0);
+  st->wp = geo.padded(1);
   st->x = b.n.inputs[0];
   st->y = b.n.outputs[0];
   st->x_signed = b.in_type(0).dtype == DType::kI8;

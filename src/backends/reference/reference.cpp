@@ -51,11 +51,11 @@ class ReferenceExecutable final : public Executable {
       const auto t0 = std::chrono::steady_clock::now();
       KILN_TRY(run_node(n, env, outs));
       if (stats && stats->profile) {
-        if (ni == 0) stats->steps.assign(g_.nodes.size(), {});
-        StepTime& st = stats->steps[ni];
-        st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        st.node = g_.describe(n);
-        st.kernel = "reference";
+        if (stats->steps.size() != g_.nodes.size()) {  // names once, not per run
+          stats->steps.assign(g_.nodes.size(), {});
+          for (size_t k = 0; k < g_.nodes.size(); ++k) stats->steps[k] = {g_.describe(g_.nodes[k]), "reference", 0};
+        }
+        stats->steps[ni].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
       for (size_t o = 0; o < n.outputs.size(); ++o) {
         if (n.outputs[o] == ir::kNoValue) continue;

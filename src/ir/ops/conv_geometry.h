@@ -24,6 +24,12 @@ struct WindowGeometry {
   size_t rank() const { return in.size(); }
   // Span of one window on the (padded) input: (k - 1) * d + 1.
   int64_t extent(size_t i) const { return (kernel[i] - 1) * dilations[i] + 1; }
+  // Size of the zero-padded input that holds every window: in + both pads,
+  // or more where the last window reaches past a pads_end cut by the stride.
+  int64_t padded(size_t i) const {
+    const int64_t all = in[i] + pads_begin[i] + pads_end[i], reach = (out[i] - 1) * strides[i] + extent(i);
+    return all > reach ? all : reach;
+  }
 };
 
 // Generic window resolution (Conv and pools). `in_spatial` dims may be
