@@ -126,6 +126,10 @@ TEST(CpuBackendConv, GroupedDepthwiseDilatedAndOddShapes) {
       // output of a single pixel / larger K than one K block (17*25 = 425 > 256)
       {3, 17, 7, 5, 5, 5, 5, 1, 1, 1, 1, P{0, 0, 0, 0}, true},
       {1, 17, 33, 9, 7, 5, 5, 1, 1, 1, 1, P{2, 2, 2, 2}, true},
+      // 1x1 stride 1 over wide images (B copied k row by k row): several
+      // column tasks, a partial last panel, K over one block (300 > 256)
+      {1, 300, 13, 23, 23, 1, 1, 1, 1, 1, 1, P{0, 0, 0, 0}, true},
+      {2, 24, 40, 17, 33, 1, 1, 1, 1, 1, 1, P{0, 0, 0, 0}, false},
   };
   uint64_t seed = 500;
   for (const ConvCase& c : cases) check_conv(c, seed++);

@@ -18,6 +18,41 @@ bool step2(const int64_t* ro, int n) {
   return true;
 }
 
+// pack_panels for a range [r0, r0+len) whose offsets are consecutive: k row
+// by k row, `panel` floats at a time (a fixed-size copy, inlined). False when
+// the range is not one run.
+template <int P>
+void copy_rows_to_panels(const float* base, const int64_t* k_off, int64_t ro0, int64_t whole, int64_t len,
+                         int64_t kc, float* dst) {
+  const int64_t full = whole / P, rest = whole - full * P, stride = kc * P;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const float* src = base + k_off[kk] + ro0;
+    float* out = dst + kk * P;
+    for (int64_t q = 0; q < full; ++q) __builtin_memcpy(out + q * stride, src + q * P, sizeof(float) * P);
+    if (rest) {
+      float* o = out + full * stride;
+      for (int64_t i = 0; i < P; ++i) o[i] = i < rest ? src[full * P + i] : 0.0f;
+    }
+  }
+  for (int64_t q = full + (rest ? 1 : 0); q * P < len; ++q)  // panels wholly past the last row
+    std::memset(dst + q * stride, 0, sizeof(float) * size_t(stride));
+}
+
+bool pack_contiguous(const float* base, const std::vector<int64_t>& r_off, const std::vector<int64_t>& k_off,
+                     int64_t r0, int64_t len, int64_t rows, int64_t k0, int64_t kc, int panel, float* dst) {
+  const int64_t whole = std::min(len, rows - r0);
+  if (whole <= 0 || (panel != 8 && panel != 16 && panel != 32)) return false;
+  const int64_t* ro = r_off.data() + r0;
+  if (ro[whole - 1] - ro[0] != whole - 1) return false;
+  for (int64_t i = 1; i < whole; ++i)
+    if (ro[i] != ro[i - 1] + 1) return false;
+  const int64_t* ko = k_off.data() + k0;
+  if (panel == 8) copy_rows_to_panels<8>(base, ko, ro[0], whole, len, kc, dst);
+  else if (panel == 16) copy_rows_to_panels<16>(base, ko, ro[0], whole, len, kc, dst);
+  else copy_rows_to_panels<32>(base, ko, ro[0], whole, len, kc, dst);
+  return true;
+}
+
 // Packs rows [r0, r0+len) x k-range [k0, k0+kc) of the view into panels of
 // `panel` rows: dst[p][kk][i] = src(r0 + p*panel + i, k0 + kk), 0 past `rows`.
 // `k_is_col`: the k index runs along the view's columns (A) or rows (B).
@@ -25,6 +60,12 @@ void pack_panels(const float* base, const MatrixView& v, bool k_is_col, int64_t 
                  int64_t k0, int64_t kc, int panel, float* dst) {
   const std::vector<int64_t>& r_off = k_is_col ? v.row_off : v.col_off;
   const std::vector<int64_t>& k_off = k_is_col ? v.col_off : v.row_off;
+  // The whole range one run of consecutive offsets (B of a 1x1 stride-1
+  // convolution, of a MatMul with a row-major right operand): copied k row by
+  // k row, each a contiguous read the prefetcher follows. Panel by panel, each
+  // k row is a new cache line and the first touch of every line stalled:
+  // this copy was 8% of mobilenet_v2's time.
+  if (pack_contiguous(base, r_off, k_off, r0, len, rows, k0, kc, panel, dst)) return;
   for (int64_t p = 0; p < len; p += panel) {
     int64_t valid = std::min<int64_t>(panel, rows - (r0 + p));
     float* d = dst + (p / panel) * kc * panel;
