@@ -41,13 +41,17 @@ void copy_rows_to_panels(const float* base, const int64_t* k_off, int64_t ro0, i
 bool pack_contiguous(const float* base, const std::vector<int64_t>& r_off, const std::vector<int64_t>& k_off,
                      int64_t r0, int64_t len, int64_t rows, int64_t k0, int64_t kc, int panel, float* dst) {
   const int64_t whole = std::min(len, rows - r0);
-  if (whole <= 0 || (panel != 8 && panel != 16 && panel != 32)) return false;
+  if (whole <= 0 || (panel != 4 && panel != 6 && panel != 8 && panel != 12 && panel != 16 && panel != 32))
+    return false;
   const int64_t* ro = r_off.data() + r0;
   if (ro[whole - 1] - ro[0] != whole - 1) return false;
   for (int64_t i = 1; i < whole; ++i)
     if (ro[i] != ro[i - 1] + 1) return false;
   const int64_t* ko = k_off.data() + k0;
-  if (panel == 8) copy_rows_to_panels<8>(base, ko, ro[0], whole, len, kc, dst);
+  if (panel == 4) copy_rows_to_panels<4>(base, ko, ro[0], whole, len, kc, dst);
+  else if (panel == 6) copy_rows_to_panels<6>(base, ko, ro[0], whole, len, kc, dst);
+  else if (panel == 12) copy_rows_to_panels<12>(base, ko, ro[0], whole, len, kc, dst);
+  else if (panel == 8) copy_rows_to_panels<8>(base, ko, ro[0], whole, len, kc, dst);
   else if (panel == 16) copy_rows_to_panels<16>(base, ko, ro[0], whole, len, kc, dst);
   else copy_rows_to_panels<32>(base, ko, ro[0], whole, len, kc, dst);
   return true;
@@ -61,7 +65,7 @@ void pack_panels(const float* base, const MatrixView& v, bool k_is_col, int64_t 
   const std::vector<int64_t>& r_off = k_is_col ? v.row_off : v.col_off;
   const std::vector<int64_t>& k_off = k_is_col ? v.col_off : v.row_off;
   // The whole range one run of consecutive offsets (B of a 1x1 stride-1
-  // convolution, of a MatMul with a row-major right operand): copied k row by
+  // convolution, of a MatMul with a row-major right operand; a transposed A): copied k row by
   // k row, each a contiguous read the prefetcher follows. Panel by panel, each
   // k row is a new cache line and the first touch of every line stalled:
   // this copy was 8% of mobilenet_v2's time.
