@@ -233,6 +233,48 @@ TEST(CpuBackendOps, Transpose) {
   }
 }
 
+// Slice with constant starts/ends/axes/steps: the transformer's split of a
+// fused QKV projection, a middle axis, negative starts and ends, steps of 2
+// and -1 (and -3 from past the end), ends clamped to the axis, axes left out,
+// an empty result. Same element moves as the reference, so exact.
+TEST(CpuBackendOps, Slice) {
+  struct Case {
+    Shape s;
+    std::vector<int64_t> starts, ends, axes, steps;  // axes / steps empty: input left out
+  };
+  const int64_t big = int64_t(1) << 40;
+  const std::vector<Case> cases = {
+      {{16, 1, 96}, {32}, {64}, {2}, {}},
+      {{16, 1, 96}, {64}, {big}, {-1}, {1}},
+      {{4, 9, 7}, {2}, {-2}, {1}, {}},
+      {{4, 9, 7}, {-3, 1}, {big, 6}, {1, 2}, {1, 2}},
+      {{4, 9, 7}, {8, 6}, {-big, 0}, {1, 2}, {-1, -3}},
+      {{4, 9, 7}, {1, 0, 0}, {3, 9, 7}, {}, {}},
+      {{2, 3, 5, 7}, {1}, {big}, {-3}, {2}},
+      {{4, 9, 7}, {5}, {5}, {1}, {}},
+      {{4, 9, 7}, {big}, {-big}, {2}, {-3}},
+  };
+  auto ints = [](const std::vector<int64_t>& v) {
+    Tensor t = *Tensor::create(DType::kI64, Shape{int64_t(v.size())});
+    for (size_t i = 0; i < v.size(); ++i) t.data<int64_t>()[i] = v[i];
+    return t;
+  };
+  uint64_t seed = 7100;
+  for (const Case& c : cases) {
+    Net net(seed++);
+    std::vector<ValueId> in = {net.input(c.s), net.cst(ints(c.starts)), net.cst(ints(c.ends))};
+    if (!c.axes.empty() || !c.steps.empty()) in.push_back(c.axes.empty() ? ir::kNoValue : net.cst(ints(c.axes)));
+    if (!c.steps.empty()) in.push_back(net.cst(ints(c.steps)));
+    ValueId y = net.node(OpKind::kSlice, in);
+    ASSERT_TRUE(net.done({y}));
+    std::string what = "Slice " + shape_str(c.s) + " starts";
+    for (int64_t v : c.starts) what += " " + std::to_string(v);
+    what += " steps";
+    for (int64_t v : c.steps) what += " " + std::to_string(v);
+    check(net, what, "slice_32bit", Expect::kCpu, 0.0);
+  }
+}
+
 // ---- pools --------------------------------------------------------------------
 
 TEST(CpuBackendOps, MaxAndAveragePool) {

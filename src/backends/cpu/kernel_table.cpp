@@ -38,6 +38,7 @@ constexpr Row kRows[] = {
     {OpKind::kUnsqueeze, &build_view},
     {OpKind::kIdentity, &build_view},
     {OpKind::kTranspose, &build_transpose},
+    {OpKind::kSlice, &build_slice},
     {OpKind::kSoftmax, &build_softmax},
     {OpKind::kLayerNormalization, &build_layernorm},
     {OpKind::kQConv, &build_qconv},

@@ -1,6 +1,7 @@
 // The CPU backend's memory-bound ops (f32): elementwise binary with bias-like
-// broadcasting, the fusable activations, pooling, views, transpose, softmax
+// broadcasting, the fusable activations, pooling, views, transpose, slice, softmax
 // and layer normalization. Each splits its rows or planes over the pool.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -222,13 +223,18 @@ class ViewStep final : public Step {
   }
 };
 
-class TransposeStep final : public Step {
+// Transpose and Slice of 4-byte elements: output element (o_0 .. o_r-1)
+// comes from input element in_offset + sum o_d * in_stride[d] (a stride is
+// negative for a Slice step below 0). Rows of the last axis are copied
+// whole where that axis is contiguous in the input.
+class StridedCopyStep final : public Step {
  public:
   ir::ValueId x, y;
   Shape out_shape;
   std::vector<int64_t> in_stride;  // input stride of each output axis
+  int64_t in_offset = 0;
   Result<void> run(RunCtx& c) override {
-    const uint32_t* in = static_cast<const uint32_t*>(c.addr[size_t(x)]);
+    const uint32_t* in = static_cast<const uint32_t*>(c.addr[size_t(x)]) + in_offset;
     uint32_t* out = static_cast<uint32_t*>(c.addr[size_t(y)]);
     const size_t r = out_shape.size();
     const int64_t inner = out_shape[r - 1], inner_stride = in_stride[r - 1];
@@ -442,7 +448,7 @@ Result<std::unique_ptr<Step>> build_transpose(const BuildCtx& bc, std::string* w
   std::vector<int64_t> perm = bc.n.attr<ir::TransposeAttrs>().perm;
   if (perm.empty())
     for (size_t i = xs.size(); i-- > 0;) perm.push_back(int64_t(i));
-  auto s = std::make_unique<TransposeStep>();
+  auto s = std::make_unique<StridedCopyStep>();
   s->x = bc.n.inputs[0];
   s->y = bc.n.outputs[0];
   s->out_shape = bc.out_type().shape;
@@ -450,6 +456,45 @@ Result<std::unique_ptr<Step>> build_transpose(const BuildCtx& bc, std::string* w
   for (size_t i = xs.size() - 1; i-- > 0;) st[i] = st[i + 1] * xs[i + 1];
   for (int64_t p : perm) s->in_stride.push_back(st[size_t(p)]);
   s->kernel = "transpose_32bit";
+  return std::unique_ptr<Step>(std::move(s));
+}
+
+Result<std::unique_ptr<Step>> build_slice(const BuildCtx& bc, std::string* why) {
+  const auto& it = bc.in_type(0);
+  if (dtype_bytes(it.dtype, 1) != 4) return decline(why, "element size is not 4 bytes");
+  const Shape& xs = it.shape;
+  const Shape& ys = bc.out_type().shape;
+  if (xs.empty() || ys.size() != xs.size()) return decline(why, "scalar or rank-changing slice");
+  const Tensor* starts = bc.constant(1);
+  const Tensor* axes = bc.constant(3);
+  const Tensor* steps = bc.constant(4);
+  if (!starts || !bc.constant(2) || (bc.has(3) && !axes) || (bc.has(4) && !steps))
+    return decline(why, "starts, ends, axes or steps are not constants");
+  const int64_t r = int64_t(xs.size()), n = starts->numel();
+  if ((axes && axes->numel() != n) || (steps && steps->numel() != n)) return decline(why, "operand lengths differ");
+  auto s = std::make_unique<StridedCopyStep>();
+  s->x = bc.n.inputs[0];
+  s->y = bc.n.outputs[0];
+  s->out_shape = ys;
+  std::vector<int64_t> stride(size_t(r), 1);
+  for (int64_t i = r - 1; i-- > 0;) stride[size_t(i)] = stride[size_t(i + 1)] * xs[size_t(i + 1)];
+  s->in_stride = stride;
+  // Per sliced axis: the first element taken (ONNX's clamping, as shape
+  // inference and the reference kernel apply it) and the step.
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t ax = axes ? axes->as_int(i) : i;
+    if (ax < 0) ax += r;
+    if (ax < 0 || ax >= r) return decline(why, "axis out of range");
+    const int64_t d = xs[size_t(ax)], st = steps ? steps->as_int(i) : 1;
+    if (st == 0) return decline(why, "step 0");
+    if (d == 0 || ys[size_t(ax)] == 0) continue;
+    int64_t b = starts->as_int(i);
+    if (b < 0) b += d;
+    b = st > 0 ? std::clamp<int64_t>(b, 0, d) : std::clamp<int64_t>(b, 0, d - 1);
+    s->in_offset += b * stride[size_t(ax)];
+    s->in_stride[size_t(ax)] = st * stride[size_t(ax)];
+  }
+  s->kernel = "slice_32bit";
   return std::unique_ptr<Step>(std::move(s));
 }
 

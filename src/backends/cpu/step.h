@@ -72,6 +72,7 @@ Result<std::unique_ptr<Step>> build_pool(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_global_pool(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_view(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_transpose(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_slice(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_softmax(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_layernorm(const BuildCtx& b, std::string* why);
 // Integer ops (ops_quant.cpp).
