@@ -51,6 +51,16 @@ Result<int> fuse_activation(ir::Graph& g) {
     if (s.touched[i] || a.inputs.empty()) continue;
     int p = s.producer(a.inputs[0]);
     if (p < 0 || !s.single_use(a.inputs[0])) continue;
+    // A Gemm seen through a Reshape (fuse_matmul_bias's rows view of a
+    // MatMul): the activation is elementwise, so it moves before the view.
+    int view = -1;
+    if (g.nodes[size_t(p)].op == OpKind::kReshape) {
+      const ir::ValueId vin = g.nodes[size_t(p)].inputs[0];
+      const int q = s.producer(vin, OpKind::kGemm);
+      if (q < 0 || !s.single_use(vin)) continue;
+      view = p;
+      p = q;
+    }
     ir::Node& n = g.nodes[size_t(p)];
     const bool residual_conv =
         n.op == OpKind::kFusedConv && n.attr<ir::FusedConvAttrs>().activation == FusedActivation::kNone;
@@ -80,7 +90,12 @@ Result<int> fuse_activation(ir::Graph& g) {
       n.op = OpKind::kFusedGemm;
       n.attrs = f;
     }
-    n.outputs[0] = a.outputs[0];
+    if (view >= 0) {
+      g.nodes[size_t(view)].outputs[0] = a.outputs[0];
+      s.touched[size_t(view)] = 1;
+    } else {
+      n.outputs[0] = a.outputs[0];
+    }
     s.touched[size_t(p)] = 1;
     s.kill(int(i));
     ++fused;

@@ -321,6 +321,34 @@ TEST(FuseMatMulBias, ThreeDimMatMulPlusBiasBecomesGemm) {
   expect_same_outputs(g, f, 1e-6);
 }
 
+// A transformer's MatMul + bias + Gelu: fuse_matmul_bias leaves Gemm ->
+// Reshape, and the Gelu moves into the Gemm ahead of the view. Not when the
+// Gemm's rows are read by another node too, nor through any other op.
+TEST(FuseActivation, GemmSeenThroughTheRowsView) {
+  Builder b;
+  ValueId x = b.input({2, 5, 8});
+  ValueId mm = b.node(OpKind::kAdd, {b.node(OpKind::kMatMul, {x, b.rnd({8, 6})}), b.rnd({6})});
+  ValueId y = b.node(OpKind::kGelu, {mm}, ir::GeluAttrs{});
+  ValueId mm2 = b.node(OpKind::kAdd, {b.node(OpKind::kMatMul, {y, b.rnd({6, 4})}), b.rnd({4})});
+  ValueId z = b.node(OpKind::kRelu, {b.node(OpKind::kNeg, {mm2})});
+  ir::Graph g = b.done({z});
+  ir::Graph f = apply(g, &passes::fuse_matmul_bias);
+  int n = -1;
+  ir::Graph h = apply(f, &passes::fuse_activation, &n);
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(ops(h), "Reshape,FusedGemm,Reshape,Reshape,Gemm,Reshape,Neg,Relu");
+  EXPECT_EQ(ir::type_str(h, h.value(h.outputs[0]).type), "f32[2,5,4]");
+  expect_same_outputs(g, h, 1e-5);
+
+  Builder c;
+  ValueId x2 = c.input({2, 5, 8});
+  ValueId v = c.node(OpKind::kAdd, {c.node(OpKind::kMatMul, {x2, c.rnd({8, 6})}), c.rnd({6})});
+  ir::Graph g2 = c.done({c.node(OpKind::kGelu, {v}, ir::GeluAttrs{}), v});
+  ir::Graph f2 = apply(apply(g2, &passes::fuse_matmul_bias), &passes::fuse_activation, &n);
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(ops(f2), "Reshape,Gemm,Reshape,Gelu");
+}
+
 TEST(FuseMatMulBias, NotWithRuntimeWeightsOrFullBias) {
   Builder b;
   ValueId x = b.input({4, 8});
