@@ -205,6 +205,35 @@ TEST(CpuBackendConv, FusedConvActivationsAndResidual) {
       }
 }
 
+// Weights over 512 KiB against at most 256 output pixels: gemm_f32 splits
+// the rows over the tasks and packs the image once for all of them
+// (rows_first in gemm.cpp); with 1 and 3 threads, a batch of 2, an output
+// channel count that is not a multiple of the tile, residual and Relu.
+TEST(CpuBackendConv, LargeWeightsFewPixelsSplitByRows) {
+  using P = std::vector<int64_t>;
+  const std::vector<ConvCase> convs = {
+      {2, 576, 250, 7, 7, 1, 1, 1, 1, 1, 1, P{0, 0, 0, 0}, true},   // K 576, 49 pixels
+      {1, 64, 250, 13, 13, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, false},  // K 576, stride 2, 49 pixels
+      {1, 300, 500, 11, 9, 1, 1, 1, 1, 1, 1, P{0, 0, 0, 0}, true},   // K 300 > one block, 99 pixels
+  };
+  uint64_t seed = 1400;
+  for (const ConvCase& c : convs)
+    for (bool residual : {false, true}) {
+      Net net(seed++);
+      std::vector<ValueId> in = conv_inputs(net, c);
+      if (residual) {
+        if (in.size() == 2) in.push_back(ir::kNoValue);
+        in.push_back(net.input({c.n, c.cout, c.oh(), c.ow()}));
+      }
+      ir::FusedConvAttrs a;
+      static_cast<ir::ConvAttrs&>(a) = c.attrs();
+      a.activation = residual ? ir::FusedActivation::kRelu : ir::FusedActivation::kNone;
+      ValueId y = net.node(OpKind::kFusedConv, in, a);
+      ASSERT_TRUE(net.done({y}));
+      check(net, std::string("FusedConv ") + (residual ? "+Z Relu " : "") + c.str(), "conv2d_f32_implicit_gemm");
+    }
+}
+
 // 3x3 stride-1 convolutions large enough for Winograd to pay (winograd_tile
 // in ops_winograd.cpp, with a margin for GEMM tiles of 4 to 32 columns), with
 // output sizes that are not multiples of the tile, on both kernels; the tile
