@@ -58,6 +58,22 @@ std::vector<ValueId> conv_inputs(Net& net, const ConvCase& c) {
   return in;
 }
 
+// FusedConv(X, W[, B][, Z]) with the activation, Z a random input of the
+// output's shape when `residual`.
+ValueId fused_conv(Net& net, const ConvCase& c, ir::FusedActivation act, float alpha, float beta, bool residual) {
+  std::vector<ValueId> in = conv_inputs(net, c);
+  if (residual) {
+    if (in.size() == 2) in.push_back(ir::kNoValue);
+    in.push_back(net.input({c.n, c.cout, c.oh(), c.ow()}));
+  }
+  ir::FusedConvAttrs a;
+  static_cast<ir::ConvAttrs&>(a) = c.attrs();
+  a.activation = act;
+  a.activation_alpha = alpha;
+  a.activation_beta = beta;
+  return net.node(OpKind::kFusedConv, in, a);
+}
+
 // Direct kernels always; a 3x3 stride-1 case also with conv3x3 "winograd"
 // (which keeps the direct kernel where Winograd does not pay).
 void check_conv(const ConvCase& c, uint64_t seed) {
@@ -187,17 +203,7 @@ TEST(CpuBackendConv, FusedConvActivationsAndResidual) {
     for (const ActCase& act : acts)
       for (bool residual : {false, true}) {
         Net net(seed++);
-        std::vector<ValueId> in = conv_inputs(net, c);
-        if (residual) {
-          if (in.size() == 2) in.push_back(ir::kNoValue);
-          in.push_back(net.input({c.n, c.cout, c.oh(), c.ow()}));
-        }
-        ir::FusedConvAttrs a;
-        static_cast<ir::ConvAttrs&>(a) = c.attrs();
-        a.activation = act.act;
-        a.activation_alpha = act.alpha;
-        a.activation_beta = act.beta;
-        ValueId y = net.node(OpKind::kFusedConv, in, a);
+        ValueId y = fused_conv(net, c, act.act, act.alpha, act.beta, residual);
         ASSERT_TRUE(net.done({y}));
         const std::string what = std::string("FusedConv ") + act.name + (residual ? " +Z " : " ") + c.str();
         check(net, what, c.direct_kernel());
@@ -220,15 +226,7 @@ TEST(CpuBackendConv, LargeWeightsFewPixelsSplitByRows) {
   for (const ConvCase& c : convs)
     for (bool residual : {false, true}) {
       Net net(seed++);
-      std::vector<ValueId> in = conv_inputs(net, c);
-      if (residual) {
-        if (in.size() == 2) in.push_back(ir::kNoValue);
-        in.push_back(net.input({c.n, c.cout, c.oh(), c.ow()}));
-      }
-      ir::FusedConvAttrs a;
-      static_cast<ir::ConvAttrs&>(a) = c.attrs();
-      a.activation = residual ? ir::FusedActivation::kRelu : ir::FusedActivation::kNone;
-      ValueId y = net.node(OpKind::kFusedConv, in, a);
+      ValueId y = fused_conv(net, c, residual ? ir::FusedActivation::kRelu : ir::FusedActivation::kNone, 0, 0, residual);
       ASSERT_TRUE(net.done({y}));
       check(net, std::string("FusedConv ") + (residual ? "+Z Relu " : "") + c.str(), "conv2d_f32_implicit_gemm");
     }

@@ -132,17 +132,26 @@ void pack_panels(const float* base, const MatrixView& v, bool k_is_col, int64_t 
   }
 }
 
-Packed pack_whole(const float* base, const MatrixView& v, bool k_is_col, int panel) {
-  Packed p;
+// The whole view packed into p (its buffer reused), panels in parallel on
+// the pool when there is one. Panels hold the whole k range: [panel][k][panel width].
+void pack_whole_into(Packed& p, const float* base, const MatrixView& v, bool k_is_col, int panel, ThreadPool* pool) {
   p.rows = int64_t(v.row_off.size());
   p.cols = int64_t(v.col_off.size());
   p.panel = panel;
-  int64_t outer = k_is_col ? p.rows : p.cols, k = k_is_col ? p.cols : p.rows;
-  int64_t panels = (outer + panel - 1) / panel;
-  p.data.assign(size_t(panels * k * panel), 0.0f);
-  // Panels hold the whole k range: [panel][k][panel width].
-  for (int64_t q = 0; q < panels; ++q)
+  const int64_t outer = k_is_col ? p.rows : p.cols, k = k_is_col ? p.cols : p.rows;
+  const int64_t panels = (outer + panel - 1) / panel;
+  p.data.resize(size_t(panels * k * panel));  // every float written below, padding included
+  auto pack = [&](int64_t q, int) {
     pack_panels(base, v, k_is_col, q * panel, panel, outer, 0, k, panel, p.data.data() + q * k * panel);
+  };
+  if (pool) pool->parallel_for(panels, pack);
+  else
+    for (int64_t q = 0; q < panels; ++q) pack(q, 0);
+}
+
+Packed pack_whole(const float* base, const MatrixView& v, bool k_is_col, int panel) {
+  Packed p;
+  pack_whole_into(p, base, v, k_is_col, panel, nullptr);
   return p;
 }
 
@@ -327,17 +336,7 @@ void gemm_f32(const GemmJob* jobs, int64_t count, const KernelSet& ks, ThreadPoo
         GemmJob& j = local[size_t(i)];
         if (j.a_packed || j.n <= nb || j.m == 0 || j.k == 0) continue;
         Packed& p = a_shared[size_t(i)];
-        p.rows = j.m;
-        p.cols = j.k;
-        p.panel = mr;
-        const int64_t panels = (j.m + mr - 1) / mr;
-        p.data.resize(size_t(panels * j.k * mr));
-        auto pack = [&](int64_t q, int) {
-          pack_panels(j.a, *j.a_view, true, q * mr, mr, j.m, 0, j.k, mr, p.data.data() + q * j.k * mr);
-        };
-        if (pool) pool->parallel_for(panels, pack);
-        else
-          for (int64_t q = 0; q < panels; ++q) pack(q, 0);
+        pack_whole_into(p, j.a, *j.a_view, true, mr, pool);
         j.a_packed = &p;
       }
       run_jobs = local.data();
@@ -358,17 +357,7 @@ void gemm_f32(const GemmJob* jobs, int64_t count, const KernelSet& ks, ThreadPoo
       GemmJob& j = local[size_t(i)];
       if (j.m == 0 || j.n == 0 || j.k == 0) continue;
       Packed& p = b_shared[size_t(i)];
-      p.rows = j.k;
-      p.cols = j.n;
-      p.panel = nr;
-      const int64_t panels = (j.n + nr - 1) / nr;
-      p.data.resize(size_t(panels * j.k * nr));
-      auto pack = [&](int64_t q, int) {
-        pack_panels(j.b, *j.b_view, false, q * nr, nr, j.n, 0, j.k, nr, p.data.data() + q * j.k * nr);
-      };
-      if (pool) pool->parallel_for(panels, pack);
-      else
-        for (int64_t q = 0; q < panels; ++q) pack(q, 0);
+      pack_whole_into(p, j.b, *j.b_view, false, nr, pool);
       j.b_packed = &p;
     }
   }
