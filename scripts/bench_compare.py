@@ -11,7 +11,10 @@ and at least 10 runs).  The engine order rotates from round to round, so a
 slow drift of the machine (frequency, a neighbour's load) is spread over
 all engines instead of landing on one.  It prints a markdown table with the
 median latency of each engine, kiln's ratio to each peer (above 1: kiln is
-slower) and throughput (batch * 1000 / median ms), under a header line
+slower), the median and range over rounds of kiln's burst over ONNX
+Runtime's burst of the same round (the pairs ran seconds apart, so a drift
+of the machine's speed cancels in each), and throughput (batch * 1000 /
+median ms), under a header line
 naming the machine and the versions; --json-out writes everything,
 including every burst, as JSON.
 
@@ -526,6 +529,18 @@ def bench_model(name, args, engines, env, log):
             for b in r["bursts"]:
                 b.pop("latencies_ms", None)
 
+    # kiln's burst over the peer's burst of the same round: the two ran
+    # seconds apart, so a drift of the machine's speed over the run (this
+    # host's swings 1.5x within minutes) cancels in each pair.
+    kb = {b["round"]: b["median_ms"] for b in res["engines"]["kiln"]["bursts"]}
+    res["paired_ratio"] = {}
+    for peer in ("ort", "torch"):
+        ratios = sorted(kb[b["round"]] / b["median_ms"] for b in res["engines"][peer]["bursts"]
+                        if b["round"] in kb and b["median_ms"] > 0)
+        if ratios:
+            res["paired_ratio"][peer] = {"median": _median(ratios), "min": ratios[0], "max": ratios[-1],
+                                         "rounds": len(ratios)}
+
     # Others only compete for cores beyond the ones the engine leaves free.
     spare = max(0, (os.cpu_count() or 1) - args.threads)
     busy = [(e, b["round"], b["others_cores"]) for e, r in res["engines"].items()
@@ -566,26 +581,35 @@ def fmt_tp(r):
     return "%.1f" % r["throughput_per_s"] if r.get("throughput_per_s") else "n/a"
 
 
+def fmt_paired(res, peer):
+    p = res.get("paired_ratio", {}).get(peer)
+    if not p:
+        return "n/a"
+    return "%.2f (%.2f-%.2f)" % (p["median"], p["min"], p["max"])
+
+
 def render(results, header):
     lines = [header, "",
-             "| model | batch | threads | kiln ms | ORT ms | PyTorch ms | kiln/ORT | kiln/PyTorch "
-             "| kiln inf/s | ORT inf/s | PyTorch inf/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | batch | threads | kiln ms | ORT ms | PyTorch ms | kiln/ORT | kiln/ORT by round "
+             "| kiln/PyTorch | kiln inf/s | ORT inf/s | PyTorch inf/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     notes = []
     for res in results:
         if res.get("error"):
-            lines.append("| %s | %d | %d | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
+            lines.append("| %s | %d | %d | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
                          % (res["model"], res["batch"], res["threads"]))
             notes.append("%s: %s" % (res["model"], res["error"]))
             continue
         k, o, t = (res["engines"][e] for e in ENGINES)
-        lines.append("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             res["model"], res["batch"], res["threads"], fmt_ms(k), fmt_ms(o), fmt_ms(t),
-            fmt_ratio(k, o), fmt_ratio(k, t), fmt_tp(k), fmt_tp(o), fmt_tp(t)))
+            fmt_ratio(k, o), fmt_paired(res, "ort"), fmt_ratio(k, t), fmt_tp(k), fmt_tp(o), fmt_tp(t)))
         notes += ["%s: %s" % (res["model"], n) for n in res["notes"]]
     lines.append("")
     lines.append("Median latency in ms over all timed runs of all bursts; ratio = "
-                 "kiln median / peer median (above 1: kiln slower); inf/s = batch * 1000 / median.")
+                 "kiln median / peer median (above 1: kiln slower); by round = the median (and range) "
+                 "over rounds of kiln's burst over ORT's burst of the same round; "
+                 "inf/s = batch * 1000 / median.")
     if notes:
         lines.append("")
         lines += ["- " + n for n in notes]
