@@ -21,9 +21,9 @@ bool step2(const int64_t* ro, int n) {
   return true;
 }
 
-// pack_panels for a range [r0, r0+len) whose offsets are consecutive: k row
-// by k row, `panel` floats at a time (a fixed-size copy, inlined). False when
-// the range is not one run.
+// Panels of P from a run of consecutive source offsets starting at ro0
+// (whole of them, zeros up to len): k row by k row, P floats at a time (a
+// fixed-size copy, inlined).
 template <int P>
 void copy_rows_to_panels(const float* base, const int64_t* k_off, int64_t ro0, int64_t whole, int64_t len,
                          int64_t kc, float* dst) {
@@ -41,6 +41,8 @@ void copy_rows_to_panels(const float* base, const int64_t* k_off, int64_t ro0, i
     std::memset(dst + q * stride, 0, sizeof(float) * size_t(stride));
 }
 
+// pack_panels of a range [r0, r0+len) whose offsets are one run of
+// consecutive ones; false (nothing written) when they are not.
 bool pack_contiguous(const float* base, const std::vector<int64_t>& r_off, const std::vector<int64_t>& k_off,
                      int64_t r0, int64_t len, int64_t rows, int64_t k0, int64_t kc, int panel, float* dst) {
   const int64_t whole = std::min(len, rows - r0);
@@ -68,10 +70,10 @@ void pack_panels(const float* base, const MatrixView& v, bool k_is_col, int64_t 
   const std::vector<int64_t>& r_off = k_is_col ? v.row_off : v.col_off;
   const std::vector<int64_t>& k_off = k_is_col ? v.col_off : v.row_off;
   // The whole range one run of consecutive offsets (B of a 1x1 stride-1
-  // convolution, of a MatMul with a row-major right operand; a transposed A): copied k row by
-  // k row, each a contiguous read the prefetcher follows. Panel by panel, each
-  // k row is a new cache line and the first touch of every line stalled:
-  // this copy was 8% of mobilenet_v2's time.
+  // convolution or of a MatMul with a row-major right operand; a transposed
+  // A): copied k row by k row, each a contiguous read the prefetcher
+  // follows. Panel by panel, each k row is a new cache line and the first
+  // touch of every line stalled: this copy was 8% of mobilenet_v2's time.
   if (pack_contiguous(base, r_off, k_off, r0, len, rows, k0, kc, panel, dst)) return;
   for (int64_t p = 0; p < len; p += panel) {
     int64_t valid = std::min<int64_t>(panel, rows - (r0 + p));
