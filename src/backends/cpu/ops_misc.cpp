@@ -479,8 +479,7 @@ Result<std::unique_ptr<Step>> build_slice(const BuildCtx& bc, std::string* why) 
   std::vector<int64_t> stride(size_t(r), 1);
   for (int64_t i = r - 1; i-- > 0;) stride[size_t(i)] = stride[size_t(i + 1)] * xs[size_t(i + 1)];
   s->in_stride = stride;
-  // Per sliced axis: the first element taken (ONNX's clamping, as shape
-  // inference and the reference kernel apply it) and the step.
+  // Per sliced axis: the first element taken (ir::slice_start) and the step.
   for (int64_t i = 0; i < n; ++i) {
     int64_t ax = axes ? axes->as_int(i) : i;
     if (ax < 0) ax += r;
@@ -488,10 +487,7 @@ Result<std::unique_ptr<Step>> build_slice(const BuildCtx& bc, std::string* why) 
     const int64_t d = xs[size_t(ax)], st = steps ? steps->as_int(i) : 1;
     if (st == 0) return decline(why, "step 0");
     if (d == 0 || ys[size_t(ax)] == 0) continue;
-    int64_t b = starts->as_int(i);
-    if (b < 0) b += d;
-    b = st > 0 ? std::clamp<int64_t>(b, 0, d) : std::clamp<int64_t>(b, 0, d - 1);
-    s->in_offset += b * stride[size_t(ax)];
+    s->in_offset += ir::slice_start(d, starts->as_int(i), st) * stride[size_t(ax)];
     s->in_stride[size_t(ax)] = st * stride[size_t(ax)];
   }
   s->kernel = "slice_32bit";

@@ -178,10 +178,9 @@ Result<void> run_slice(KernelCtx& c) {
   auto src = identity_maps(y.shape());
   for (size_t i = 0; i < n; ++i) {
     int64_t ax = axes[i] < 0 ? axes[i] + x.rank() : axes[i];
-    int64_t d = x.dim(ax), st = steps[i], b = starts[i];
+    int64_t d = x.dim(ax), st = steps[i];
     if (d == 0) continue;  // nothing selected; the output axis is empty too
-    if (b < 0) b += d;
-    b = st > 0 ? std::clamp<int64_t>(b, 0, d) : std::clamp<int64_t>(b, 0, d - 1);
+    const int64_t b = ir::slice_start(d, starts[i], st);
     auto& m = src[size_t(ax)];
     for (int64_t o = 0; o < int64_t(m.size()); ++o) m[size_t(o)] = b + o * st;
   }

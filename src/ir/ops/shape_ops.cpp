@@ -275,14 +275,12 @@ namespace {
 // Elements a slice of one axis of static size d selects, after ONNX's clamping.
 int64_t slice_count(int64_t d, int64_t start, int64_t end, int64_t step) {
   if (d == 0) return 0;
-  if (start < 0) start += d;
+  start = slice_start(d, start, step);
   if (end < 0) end += d;
   if (step > 0) {
-    start = std::clamp<int64_t>(start, 0, d);
     end = std::clamp<int64_t>(end, 0, d);
     return end > start ? 1 + (end - start - 1) / step : 0;
   }
-  start = std::clamp<int64_t>(start, 0, d - 1);
   end = std::clamp<int64_t>(end, -1, d - 1);
   int64_t mag = step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
   return start > end ? 1 + (start - end - 1) / mag : 0;

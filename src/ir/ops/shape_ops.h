@@ -127,4 +127,14 @@ struct ResizeAttrs {  // inputs: X, roi, scales, sizes (opset 13+ form)
   }
 };
 
+// Slice along an axis of static size d > 0: the first element taken, after
+// ONNX's clamping of `start` (negative counts from the end; clamped to
+// [0, d] for a positive step, [0, d - 1] for a negative one). One rule for
+// shape inference, the reference kernel and the CPU backend.
+inline int64_t slice_start(int64_t d, int64_t start, int64_t step) {
+  if (start < 0) start += d;
+  const int64_t hi = step > 0 ? d : d - 1;
+  return start < 0 ? 0 : start > hi ? hi : start;
+}
+
 }  // namespace kiln::ir
