@@ -211,6 +211,38 @@ TEST(CpuBackendConv, FusedConvActivationsAndResidual) {
       }
 }
 
+// Depthwise 3x3 / 5x5 at stride 1 / 2 with 8 channels or more: whole
+// groups of 8 channels run channel-blocked (depthwise8 in kernels_impl.inc),
+// the remaining channels one plane at a time. Planes down to 1x1 and 2x3
+// (short rows read and stored whole only inside the planes), rows of several
+// 8-column runs plus a tail, batches, asymmetric pads; FusedConv with an
+// activation the kernel applies (Clip), one it leaves to the caller
+// (HardSwish), and a residual.
+TEST(CpuBackendConv, DepthwiseChannelBlocked) {
+  using P = std::vector<int64_t>;
+  const std::vector<ConvCase> cases = {
+      {2, 19, 19, 1, 1, 3, 3, 1, 1, 1, 19, P{1, 1, 1, 1}, true},
+      {1, 16, 16, 2, 3, 3, 3, 2, 2, 1, 16, P{1, 1, 1, 1}, false},
+      {3, 24, 24, 14, 14, 3, 3, 2, 2, 1, 24, P{0, 0, 1, 1}, true},
+      {1, 9, 9, 7, 7, 5, 5, 1, 1, 1, 9, P{2, 2, 2, 2}, true},
+      {2, 16, 16, 23, 21, 5, 5, 2, 2, 1, 16, P{2, 1, 2, 1}, true},
+      {1, 8, 8, 5, 19, 3, 3, 1, 1, 1, 8, P{0, 0, 0, 0}, true},
+      {1, 40, 40, 28, 28, 3, 3, 1, 1, 1, 40, P{1, 1, 1, 1}, true},
+  };
+  const ir::FusedActivation acts[] = {ir::FusedActivation::kClip, ir::FusedActivation::kHardSwish};
+  uint64_t seed = 1500;
+  for (const ConvCase& c : cases) {
+    check_conv(c, seed++);
+    for (bool residual : {false, true})
+      for (ir::FusedActivation act : acts) {
+        Net net(seed++);
+        ValueId y = fused_conv(net, c, act, -0.5f, 0.5f, residual);
+        ASSERT_TRUE(net.done({y}));
+        check(net, std::string("FusedConv ") + (residual ? "+Z " : "") + c.str(), "nchw8c");
+      }
+  }
+}
+
 // Weights over 512 KiB against at most 256 output pixels: gemm_f32 splits
 // the rows over the tasks and packs the image once for all of them
 // (rows_first in gemm.cpp); with 1 and 3 threads, a batch of 2, an output

@@ -190,6 +190,7 @@ const KernelSet& kernel_set_avx2() {
                                 &avx2::gemm_ukernel_6x16,
                                 &avx2::activate_impl,
                                 &avx2::depthwise_impl,
+                                &avx2::depthwise8_impl,
                                 &avx2::softmax_rows_impl,
                                 &avx2::layernorm_rows_impl,
                                 {&avx2::winograd_input_panel_f4, &avx2::winograd_input_panel_impl<16, 2>},

@@ -77,6 +77,7 @@ const KernelSet& kernel_set_avx512() {
                                 &avx512::gemm_ukernel_12x32,
                                 &avx512::activate_impl,
                                 &avx512::depthwise_impl,
+                                &avx512::depthwise8_impl,
                                 &avx512::softmax_rows_impl,
                                 &avx512::layernorm_rows_impl,
                                 {&avx512::winograd_input_panel_impl<32, 4>, &avx512::winograd_input_panel_impl<32, 2>},

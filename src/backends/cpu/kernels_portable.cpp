@@ -16,6 +16,7 @@ const KernelSet& kernel_set_portable() {
                                 &portable::gemm_ukernel_plain<4, 8>,
                                 &portable::activate_impl,
                                 &portable::depthwise_impl,
+                                &portable::depthwise8_impl,
                                 &portable::softmax_rows_impl,
                                 &portable::layernorm_rows_impl,
                                 {&portable::winograd_input_panel_impl<8, 4>, &portable::winograd_input_panel_impl<8, 2>},
