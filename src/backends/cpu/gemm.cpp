@@ -227,7 +227,7 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
           const int64_t m0 = mb0 + p * mr, mv = std::min<int64_t>(mr, mb0 + mblen - m0);
           const float* ap = a_base + p * a_stride;
           float* c = j.c + m0 * j.ldc + n0;
-          if (mv == mr && nv == nr) {
+          if (nv == nr) {  // whole columns: rows past mv are neither read nor written
             if (last) {
               // Bias, residual and Relu/Clip in the microkernel's registers.
               const Epilogue& ep = j.epi;
@@ -243,17 +243,17 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
                 te.lo = ep.alpha;
                 te.hi = ep.beta;
               }
-              ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, &te);
+              ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, &te, int(mv));
               if (!in_kernel)
-                for (int64_t i = 0; i < mr; ++i) ks.activate(ep.act, ep.alpha, ep.beta, c + i * j.ldc, nr);
+                for (int64_t i = 0; i < mv; ++i) ks.activate(ep.act, ep.alpha, ep.beta, c + i * j.ldc, nr);
             } else {
-              ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, nullptr);
+              ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, nullptr, int(mv));
             }
           } else {
-            // Edge tile: compute the full tile into scratch and copy the valid part.
+            // Right edge tile: compute the full tile into scratch and copy the valid part.
             if (!first)
               for (int64_t i = 0; i < mv; ++i) std::memcpy(tile + i * nr, c + i * j.ldc, sizeof(float) * size_t(nv));
-            ks.gemm_ukernel(kc, ap, bp, tile, nr, !first, nullptr);
+            ks.gemm_ukernel(kc, ap, bp, tile, nr, !first, nullptr, mr);
             for (int64_t i = 0; i < mv; ++i) std::memcpy(c + i * j.ldc, tile + i * nr, sizeof(float) * size_t(nv));
             if (last) apply_epilogue(j.epi, ks, c, j.ldc, m0, n0, mv, nv);
           }

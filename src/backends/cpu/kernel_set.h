@@ -86,9 +86,11 @@ struct KernelSet {
   const char* gemm_name;  // e.g. "gemm_f32_avx2_6x16"
   int mr, nr;             // GEMM register tile: mr rows of A x nr columns of B
   // c[mr x nr] (row stride ldc) (+)= a-panel [kc][mr] x b-panel [kc][nr],
-  // then the epilogue when e != nullptr.
+  // then the epilogue when e != nullptr. Only c's first `rows` (1..mr) rows
+  // are read and written (the tile at the bottom edge of C, whose A panel
+  // is zero-padded).
   void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                       const TileEpilogue* e);
+                       const TileEpilogue* e, int rows);
   // x[0..n) = act(x) in place.
   void (*activate)(Act act, float alpha, float beta, float* x, int64_t n);
   void (*depthwise)(const DepthwiseArgs& a);

@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void store_row(__m256 lo, __m256 hi
 }
 
 static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                                const TileEpilogue* e) {
+                                const TileEpilogue* e, int rows) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -79,11 +79,11 @@ static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, float*
     b += 16;
   }
   store_row(c00, c01, c + 0 * ldc, accumulate, e, 0);
-  store_row(c10, c11, c + 1 * ldc, accumulate, e, 1);
-  store_row(c20, c21, c + 2 * ldc, accumulate, e, 2);
-  store_row(c30, c31, c + 3 * ldc, accumulate, e, 3);
-  store_row(c40, c41, c + 4 * ldc, accumulate, e, 4);
-  store_row(c50, c51, c + 5 * ldc, accumulate, e, 5);
+  if (rows > 1) store_row(c10, c11, c + 1 * ldc, accumulate, e, 1);
+  if (rows > 2) store_row(c20, c21, c + 2 * ldc, accumulate, e, 2);
+  if (rows > 3) store_row(c30, c31, c + 3 * ldc, accumulate, e, 3);
+  if (rows > 4) store_row(c40, c41, c + 4 * ldc, accumulate, e, 4);
+  if (rows > 5) store_row(c50, c51, c + 5 * ldc, accumulate, e, 5);
 }
 // 8x8 transpose of r[0..7] (row i = r[i]) in place: r[k] becomes column k.
 static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {

@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void store_row(__m512 lo, __m512 hi
 }
 
 static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                                const TileEpilogue* e) {
+                                const TileEpilogue* e, int rows) {
   __m512 acc[12][2];
   for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
@@ -64,7 +64,7 @@ static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, float
   }
 #pragma GCC unroll 12
   for (int i = 0; i < 12; ++i) {
-    store_row(acc[i][0], acc[i][1], c + i * ldc, accumulate, e, i);
+    if (i < rows) store_row(acc[i][0], acc[i][1], c + i * ldc, accumulate, e, i);
   }
 }
 }  // namespace avx512
