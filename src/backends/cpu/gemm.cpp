@@ -250,10 +250,12 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
               ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, nullptr, int(mv));
             }
           } else {
-            // Right edge tile: compute the full tile into scratch and copy the valid part.
+            // Right edge tile: compute the full tile (or its left half,
+            // when the valid part fits) into scratch and copy the valid part.
             if (!first)
               for (int64_t i = 0; i < mv; ++i) std::memcpy(tile + i * nr, c + i * j.ldc, sizeof(float) * size_t(nv));
-            ks.gemm_ukernel(kc, ap, bp, tile, nr, !first, nullptr, mr);
+            if (2 * nv <= nr) ks.gemm_ukernel_half(kc, ap, bp, tile, nr, !first);
+            else ks.gemm_ukernel(kc, ap, bp, tile, nr, !first, nullptr, mr);
             for (int64_t i = 0; i < mv; ++i) std::memcpy(c + i * j.ldc, tile + i * nr, sizeof(float) * size_t(nv));
             if (last) apply_epilogue(j.epi, ks, c, j.ldc, m0, n0, mv, nv);
           }

@@ -91,6 +91,10 @@ struct KernelSet {
   // is zero-padded).
   void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
                        const TileEpilogue* e, int rows);
+  // The same over the first nr/2 columns of the b-panel (still nr floats
+  // per k) into c[mr x nr/2], no epilogue: the last panel of a matrix with
+  // nr/2 columns left or fewer (a 7x7 image's 49 = 3 x 16 + 1 columns).
+  void (*gemm_ukernel_half)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
   // x[0..n) = act(x) in place.
   void (*activate)(Act act, float alpha, float beta, float* x, int64_t n);
   void (*depthwise)(const DepthwiseArgs& a);

@@ -85,6 +85,27 @@ static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, float*
   if (rows > 4) store_row(c40, c41, c + 4 * ldc, accumulate, e, 4);
   if (rows > 5) store_row(c50, c51, c + 5 * ldc, accumulate, e, 5);
 }
+// The left half of the 6x16 tile: one B vector and six accumulators per k.
+static void gemm_ukernel_6x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  // Named accumulators: as an array GCC kept them in memory, a store per FMA.
+  __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps();
+  __m256 c3 = _mm256_setzero_ps(), c4 = _mm256_setzero_ps(), c5 = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 0), b0, c0);
+    c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c1);
+    c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c2);
+    c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c3);
+    c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c4);
+    c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c5);
+    a += 6;
+    b += 16;
+  }
+  const __m256 acc[6] = {c0, c1, c2, c3, c4, c5};
+  for (int i = 0; i < 6; ++i)
+    _mm256_storeu_ps(c + i * ldc, accumulate ? _mm256_add_ps(acc[i], _mm256_loadu_ps(c + i * ldc)) : acc[i]);
+}
+
 // 8x8 transpose of r[0..7] (row i = r[i]) in place: r[k] becomes column k.
 static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -188,6 +209,7 @@ const KernelSet& kernel_set_avx2() {
                                 6,
                                 16,
                                 &avx2::gemm_ukernel_6x16,
+                                &avx2::gemm_ukernel_6x8,
                                 &avx2::activate_impl,
                                 &avx2::depthwise_impl,
                                 &avx2::depthwise8_impl,

@@ -14,6 +14,7 @@ const KernelSet& kernel_set_portable() {
                                 4,
                                 8,
                                 &portable::gemm_ukernel_plain<4, 8>,
+                                &portable::gemm_ukernel_plain_half<4, 8>,
                                 &portable::activate_impl,
                                 &portable::depthwise_impl,
                                 &portable::depthwise8_impl,
