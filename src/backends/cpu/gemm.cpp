@@ -183,6 +183,39 @@ void apply_epilogue(const Epilogue& e, const KernelSet& ks, float* c, int64_t ld
   }
 }
 
+// Whether columns [n0, n0+nlen) x k rows [k0, k0+kc) of a B view are a
+// plain strided block (consecutive column offsets, k rows *ld apart) that
+// the microkernel had better read in place than from packed panels (the
+// columns of a 1x1 stride-1 convolution). The copy costs B's size once per
+// column chunk, the products M times that: it paid to skip it (0.67-0.92x)
+// on MobileNet-v2's 1x1 layers with at most 192 output channels, and cost
+// 1.02-1.18x on ResNet-50's with 256-2048. Also not when
+// - the k rows fall into few L1 sets, more than 4 rows per set (rows 2^j
+//   lines apart visit 64 / 2^j of the 64 sets, 8 lines each): a 112x112
+//   image's rows visit 4 sets, and K = 32 ran 1.2x slower in place;
+// - B has under 64 columns (a 7x7 image: in place ran 1.02-1.04x slower).
+bool b_in_place(const MatrixView& v, int64_t m, int64_t n, int64_t n0, int64_t nlen, int64_t k0, int64_t kc,
+                int64_t* ld) {
+  if (kc < 2 || m > 192 || n < 64) return false;
+  const int64_t* co = v.col_off.data() + n0;
+  if (co[nlen - 1] - co[0] != nlen - 1) return false;
+  for (int64_t i = 1; i < nlen; ++i)
+    if (co[i] != co[i - 1] + 1) return false;
+  const int64_t* ro = v.row_off.data() + k0;
+  const int64_t stride = ro[1] - ro[0];
+  if (stride <= 0) return false;
+  for (int64_t i = 2; i < kc; ++i)
+    if (ro[i] - ro[i - 1] != stride) return false;
+  int64_t sets = 64;  // L1 sets the k rows spread over (64-byte lines, 64 sets)
+  if (stride % 16 == 0) {
+    const int64_t lines = (stride / 16) % 64;
+    sets = lines == 0 ? 1 : 64 / (lines & -lines < 64 ? lines & -lines : 64);
+  }
+  if (kc > 4 * sets) return false;
+  *ld = stride;
+  return true;
+}
+
 // One task: columns [n0, n0+nlen) of one job against rows [m0, m0+mlen).
 // Per k block the task packs its B block once (kKc x nb, L2-resident), then
 // walks the rows in blocks of kMbMax (A block in L2 too), and for each B
@@ -196,10 +229,22 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
     const int64_t kc = std::min(kKc, j.k - k0);
     const bool first = k0 == 0, last = k0 + kc >= j.k;
     const float* b_base;
-    int64_t b_stride;
+    int64_t b_stride, ldb = nr;
+    bool in_place = false;
     if (j.b_packed) {
       b_base = j.b_packed->data.data() + (t.n0 / nr) * j.k * nr + k0 * nr;
       b_stride = j.k * nr;
+    } else if (b_in_place(*j.b_view, j.m, j.n, t.n0, t.nlen, k0, kc, &ldb)) {
+      // Whole panels read straight from B (row stride ldb); only a partial
+      // last panel is packed.
+      b_base = j.b + j.b_view->row_off[size_t(k0)] + j.b_view->col_off[size_t(t.n0)];
+      b_stride = nr;
+      in_place = true;
+      const int64_t tail0 = (npanels - 1) * nr;
+      if (t.nlen - tail0 < nr) {
+        bbuf.resize(size_t(kc * nr));
+        pack_panels(j.b, *j.b_view, false, t.n0 + tail0, t.nlen - tail0, j.n, k0, kc, nr, bbuf.data());
+      }
     } else {
       bbuf.resize(size_t(npanels * kc * nr));
       pack_panels(j.b, *j.b_view, false, t.n0, t.nlen, j.n, k0, kc, nr, bbuf.data());
@@ -222,7 +267,8 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
       }
       for (int64_t q = 0; q < npanels; ++q) {
         const int64_t n0 = t.n0 + q * nr, nv = std::min<int64_t>(nr, t.n0 + t.nlen - n0);
-        const float* bp = b_base + q * b_stride;
+        const bool tail_packed = in_place && nv < nr;
+        const float* bp = tail_packed ? bbuf.data() : b_base + q * b_stride;
         for (int64_t p = 0; p < mpanels; ++p) {
           const int64_t m0 = mb0 + p * mr, mv = std::min<int64_t>(mr, mb0 + mblen - m0);
           const float* ap = a_base + p * a_stride;
@@ -243,11 +289,11 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
                 te.lo = ep.alpha;
                 te.hi = ep.beta;
               }
-              ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, &te, int(mv));
+              ks.gemm_ukernel(kc, ap, bp, ldb, c, j.ldc, !first, &te, int(mv));
               if (!in_kernel)
                 for (int64_t i = 0; i < mv; ++i) ks.activate(ep.act, ep.alpha, ep.beta, c + i * j.ldc, nr);
             } else {
-              ks.gemm_ukernel(kc, ap, bp, c, j.ldc, !first, nullptr, int(mv));
+              ks.gemm_ukernel(kc, ap, bp, ldb, c, j.ldc, !first, nullptr, int(mv));
             }
           } else {
             // Right edge tile: compute the full tile (or its left half,
@@ -255,7 +301,7 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
             if (!first)
               for (int64_t i = 0; i < mv; ++i) std::memcpy(tile + i * nr, c + i * j.ldc, sizeof(float) * size_t(nv));
             if (2 * nv <= nr) ks.gemm_ukernel_half(kc, ap, bp, tile, nr, !first);
-            else ks.gemm_ukernel(kc, ap, bp, tile, nr, !first, nullptr, mr);
+            else ks.gemm_ukernel(kc, ap, bp, nr, tile, nr, !first, nullptr, mr);
             for (int64_t i = 0; i < mv; ++i) std::memcpy(c + i * j.ldc, tile + i * nr, sizeof(float) * size_t(nv));
             if (last) apply_epilogue(j.epi, ks, c, j.ldc, m0, n0, mv, nv);
           }

@@ -85,12 +85,13 @@ struct KernelSet {
   Isa isa;
   const char* gemm_name;  // e.g. "gemm_f32_avx2_6x16"
   int mr, nr;             // GEMM register tile: mr rows of A x nr columns of B
-  // c[mr x nr] (row stride ldc) (+)= a-panel [kc][mr] x b-panel [kc][nr],
-  // then the epilogue when e != nullptr. Only c's first `rows` (1..mr) rows
-  // are read and written (the tile at the bottom edge of C, whose A panel
-  // is zero-padded).
-  void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                       const TileEpilogue* e, int rows);
+  // c[mr x nr] (row stride ldc) (+)= a-panel [kc][mr] x b [kc][nr] (row
+  // stride ldb: nr for a packed panel, the matrix's row stride when read in
+  // place), then the epilogue when e != nullptr. Only c's first `rows`
+  // (1..mr) rows are read and written (the tile at the bottom edge of C,
+  // whose A panel is zero-padded).
+  void (*gemm_ukernel)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                       bool accumulate, const TileEpilogue* e, int rows);
   // The same over the first nr/2 columns of the b-panel (still nr floats
   // per k) into c[mr x nr/2], no epilogue: the last panel of a matrix with
   // nr/2 columns left or fewer (a 7x7 image's 49 = 3 x 16 + 1 columns).

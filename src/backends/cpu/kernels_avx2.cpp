@@ -47,8 +47,8 @@ static inline __attribute__((always_inline)) void store_row(__m256 lo, __m256 hi
   _mm256_storeu_ps(row + 8, hi);
 }
 
-static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                                const TileEpilogue* e, int rows) {
+static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                              bool accumulate, const TileEpilogue* e, int rows) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -76,7 +76,7 @@ static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, float*
     c50 = _mm256_fmadd_ps(av, b0, c50);
     c51 = _mm256_fmadd_ps(av, b1, c51);
     a += 6;
-    b += 16;
+    b += ldb;
   }
   store_row(c00, c01, c + 0 * ldc, accumulate, e, 0);
   if (rows > 1) store_row(c10, c11, c + 1 * ldc, accumulate, e, 1);

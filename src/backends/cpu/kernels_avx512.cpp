@@ -47,8 +47,8 @@ static inline __attribute__((always_inline)) void store_row(__m512 lo, __m512 hi
   _mm512_storeu_ps(row + 16, hi);
 }
 
-static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                                const TileEpilogue* e, int rows) {
+static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                               bool accumulate, const TileEpilogue* e, int rows) {
   __m512 acc[12][2];
   for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
@@ -60,7 +60,7 @@ static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, float
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
     a += 12;
-    b += 32;
+    b += ldb;
   }
 #pragma GCC unroll 12
   for (int i = 0; i < 12; ++i) {

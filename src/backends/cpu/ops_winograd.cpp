@@ -125,8 +125,8 @@ class WinogradStep final : public Step {
         for (int xi = 0; xi < pts; ++xi) {
           const float* a = u[size_t(xi)].data.data() + p * d.c * mr;
           for (int64_t k0 = 0; k0 < d.c; k0 += kKc)
-            ks.gemm_ukernel(std::min(kKc, d.c - k0), a + k0 * mr, vq + xi * xs + k0 * nr, mt + xi * mr * nr, nr,
-                            k0 > 0, nullptr, mr);
+            ks.gemm_ukernel(std::min(kKc, d.c - k0), a + k0 * mr, vq + xi * xs + k0 * nr, nr, mt + xi * mr * nr,
+                            nr, k0 > 0, nullptr, mr);
         }
         // Output positions of the panel's tiles (TM x TM each, fewer at the right and bottom edges).
         const int count = int(std::min<int64_t>(nr, tiles - q * nr));
