@@ -1,9 +1,10 @@
 // Kernel microbenchmarks (Google Benchmark) of the CPU backend on shapes taken
 // from the benchmark models: the fp32 GEMM driver (resnet18's 3x3 convolutions
-// as implicit GEMM, the transformer's projections) and the depthwise kernel
-// (mobilenet_v2), for every kernel set this CPU runs and 1 and 2 pool threads.
-// Counters: GFLOP/s (a multiply-add counts 2); the depthwise kernel, which is
-// memory bound, also reports bytes_per_second (input read + output written).
+// as implicit GEMM, the transformer's projections) and the depthwise kernels,
+// per plane and channel-blocked (mobilenet_v2), for every kernel set this CPU
+// runs and 1 and 2 pool threads.
+// Counters: GFLOP/s (a multiply-add counts 2); the depthwise kernels, which are
+// memory bound, also report bytes_per_second (input read + output written).
 // Not a test (no ctest; the kernels are tested in
 // tests/unit/test_cpu_kernels.cpp). Run:
 //   bench_kernels --benchmark_min_time=0.05 [--benchmark_filter=avx2]
@@ -150,6 +151,35 @@ void bench_depthwise(benchmark::State& st, const DepthwiseCase dc, Isa isa, int 
   st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(4.0 * (double(dc.c * dc.h * dc.w) + outputs)));
 }
 
+// The same on the channel-blocked kernel (what the CPU backend runs for
+// every whole group of 8 channels): a task per group, the eight planes
+// transposed into scratch and the output rows back, all timed.
+void bench_depthwise8(benchmark::State& st, const DepthwiseCase dc, Isa isa, int threads) {
+  const KernelSet& ks = kernel_set(isa);
+  ThreadPool pool(threads);
+  const int64_t oh = (dc.h + 2 - 3) / dc.stride + 1, ow = (dc.w + 2 - 3) / dc.stride + 1;
+  const int64_t groups = dc.c / 8;
+  std::vector<float> in = random_floats(size_t(dc.c * dc.h * dc.w), 5);
+  std::vector<float> weights = random_floats(size_t(groups * 8 * 9), 6);  // [group][tap][8]
+  std::vector<float> bias = random_floats(size_t(groups * 8), 7);
+  std::vector<float> out(size_t(dc.c * oh * ow));
+  const double outputs = double(groups * 8 * oh * ow);
+  timed_loop(st, 2.0 * 9.0 * outputs, [&] {
+    parallel_ranges(&pool, groups, 1, [&](int64_t b, int64_t e) {
+      thread_local std::vector<float> scratch;
+      for (int64_t g = b; g < e; ++g) {
+        Depthwise8Args a{in.data() + g * 8 * dc.h * dc.w, out.data() + g * 8 * oh * ow, dc.h * dc.w, oh * ow,
+                         weights.data() + g * 8 * 9, bias.data() + g * 8, dc.h, dc.w, 1, 1, dc.h + 2, dc.w + 2, oh, ow,
+                         3, dc.stride, Act::kClip, 0.0f, 6.0f, nullptr};
+        scratch.resize(size_t(depthwise8_scratch_floats(a)));
+        a.scratch = scratch.data();
+        ks.depthwise8(a);
+      }
+    });
+  });
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(4.0 * (double(dc.c * dc.h * dc.w) + outputs)));
+}
+
 // resnet18's 3x3 convolutions of each stage (the first stride-2 one of a
 // stage is left out: most of a stage's time is in its stride-1 layers).
 constexpr ConvCase kConvCases[] = {
@@ -171,6 +201,7 @@ constexpr DepthwiseCase kDepthwiseCases[] = {
     {"mobilenet_v2.144ch.56x56.s2", 144, 56, 56, 2},
     {"mobilenet_v2.96ch.112x112.s2", 96, 112, 112, 2},
     {"mobilenet_v2.576ch.14x14.s1", 576, 14, 14, 1},
+    {"mobilenet_v2.576ch.14x14.s2", 576, 14, 14, 2},
     {"mobilenet_v2.960ch.7x7.s1", 960, 7, 7, 1},
 };
 
@@ -180,6 +211,7 @@ void register_all() {
     const KernelSet& ks = kernel_set(isa);
     const std::string gemm = ks.gemm_name;
     const std::string dw = "depthwise_f32_" + std::string(isa_name(isa));
+    const std::string dw8 = "depthwise8_f32_" + std::string(isa_name(isa));
     for (int t : {1, 2}) {
       const std::string pool = "/pool:" + std::to_string(t);
       for (const ConvCase& c : kConvCases) {
@@ -192,8 +224,11 @@ void register_all() {
                            std::to_string(c.n) + pool;
         benchmark::RegisterBenchmark(name.c_str(), bench_matmul_gemm, c, isa, t)->UseRealTime();
       }
-      for (const DepthwiseCase& c : kDepthwiseCases)
+      for (const DepthwiseCase& c : kDepthwiseCases) {
         benchmark::RegisterBenchmark((dw + "/" + c.name + pool).c_str(), bench_depthwise, c, isa, t)->UseRealTime();
+        benchmark::RegisterBenchmark((dw8 + "/" + c.name + pool).c_str(), bench_depthwise8, c, isa, t)
+            ->UseRealTime();
+      }
     }
   }
 }
