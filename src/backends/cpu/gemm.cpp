@@ -208,8 +208,8 @@ bool b_in_place(const MatrixView& v, int64_t m, int64_t n, int64_t n0, int64_t n
     if (ro[i] - ro[i - 1] != stride) return false;
   int64_t sets = 64;  // L1 sets the k rows spread over (64-byte lines, 64 sets)
   if (stride % 16 == 0) {
-    const int64_t lines = (stride / 16) % 64;
-    sets = lines == 0 ? 1 : 64 / (lines & -lines < 64 ? lines & -lines : 64);
+    const int64_t lines = stride / 16, pow2 = lines & -lines;  // rows lines apart; the largest 2^j dividing it
+    sets = pow2 >= 64 ? 1 : 64 / pow2;
   }
   if (kc > 4 * sets) return false;
   *ld = stride;

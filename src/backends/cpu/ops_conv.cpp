@@ -26,7 +26,6 @@ class ConvStep final : public Step {
   std::vector<Packed> weights;  // per group (implicit GEMM)
   std::vector<float> dw_weights;  // depthwise: [c][kh*kw]
   std::vector<float> dw8_weights;  // depthwise, channel-blocked: [c / 8][kh*kw][8] (empty: not taken)
-  std::vector<float> dw8_bias;     // [c / 8][8]
   std::vector<float> bias;      // [m], zeros when absent
   MatrixView view;              // im2col of one group of one padded image
   std::vector<float> scratch;   // padded input
@@ -109,7 +108,7 @@ class ConvStep final : public Step {
         bool act_done = true;
         if (j < groups) {
           Depthwise8Args a{in + p * iplane, out + p * oplane, iplane, oplane,
-                           dw8_weights.data() + j * 8 * s.kh * s.kw, dw8_bias.data() + j * 8,
+                           dw8_weights.data() + j * 8 * s.kh * s.kw, bias.data() + ch,
                            s.h, s.w, s.pt, s.pl, s.hp, s.wp, s.oh, s.ow, s.kh, s.sh,
                            act_in_kernel8 ? act : Act::kNone, alpha, beta, nullptr};
           scratch.resize(size_t(depthwise8_scratch_floats(a)));
@@ -148,13 +147,10 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
     const int64_t groups = s.c / 8, taps = s.kh * s.kw;
     if (groups > 0 && depthwise8_takes(s.kh, s.kw, s.sh, s.sw, s.dh, s.dw)) {
       step->dw8_weights.resize(size_t(groups * taps * 8));
-      step->dw8_bias.resize(size_t(groups * 8));
       for (int64_t g = 0; g < groups; ++g)
-        for (int64_t l = 0; l < 8; ++l) {
+        for (int64_t l = 0; l < 8; ++l)
           for (int64_t t = 0; t < taps; ++t)
             step->dw8_weights[size_t((g * taps + t) * 8 + l)] = wd[(g * 8 + l) * taps + t];
-          step->dw8_bias[size_t(g * 8 + l)] = step->bias[size_t(g * 8 + l)];
-        }
       step->kernel += s.c % 8 ? " nchw8c + " + std::to_string(s.c % 8) + " planes" : " nchw8c";
     }
   } else {
