@@ -10,6 +10,7 @@
 //   bench_kernels --benchmark_min_time=0.05 [--benchmark_filter=avx2]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -180,6 +181,59 @@ void bench_depthwise8(benchmark::State& st, const DepthwiseCase dc, Isa isa, int
   st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(4.0 * (double(dc.c * dc.h * dc.w) + outputs)));
 }
 
+// The last panel of a GEMM with 1-4 columns left (a 7x7 image's 49 = 3 x 16
+// + 1, a 14x14 image's 196 = 12 x 16 + 4): the narrow kernel against the
+// half-width tile into scratch that gemm.cpp ran before it, over one L1-warm
+// A and B panel (kc = 256). GFLOP/s counts the valid columns only.
+void bench_tail(benchmark::State& st, Isa isa, int cols, bool narrow) {
+  const KernelSet& ks = kernel_set(isa);
+  const int64_t kc = 256;
+  std::vector<float> a = random_floats(size_t(kc * ks.mr), 8), b = random_floats(size_t(kc * ks.nr), 9);
+  std::vector<float> c(size_t(ks.mr * 64)), tile(size_t(ks.mr * ks.nr));
+  timed_loop(st, 2.0 * double(ks.mr * cols * kc), [&] {
+    if (narrow) {
+      ks.gemm_ukernel_narrow(kc, a.data(), b.data(), ks.nr, cols, c.data(), 64, false, ks.mr);
+    } else {
+      ks.gemm_ukernel_half(kc, a.data(), b.data(), tile.data(), ks.nr, false);
+      for (int i = 0; i < ks.mr; ++i) std::copy(tile.data() + i * ks.nr, tile.data() + i * ks.nr + cols, c.data() + i * 64);
+    }
+  });
+}
+
+// A 1x1 stride-1 convolution as implicit GEMM (M = Cout, K = Cin, N = H*W,
+// B read through the image's dense view), with and without the narrow tail
+// kernel (narrow_cols = 0: the half-width tile into scratch, as before it).
+struct PointwiseCase {
+  const char* name;
+  int64_t cin, cout, hw;
+};
+
+void bench_pointwise(benchmark::State& st, const PointwiseCase pc, Isa isa, bool narrow) {
+  KernelSet ks = kernel_set(isa);
+  if (!narrow) ks.narrow_cols = 0;
+  const int64_t m = pc.cout, k = pc.cin, n = pc.hw;
+  std::vector<float> weights = random_floats(size_t(m * k), 10), image = random_floats(size_t(k * n), 11);
+  std::vector<float> out(size_t(m * n));
+  Packed a = pack_a(weights.data(), MatrixView::dense(m, k, k), ks.mr);
+  MatrixView view = MatrixView::dense(k, n, n);
+  GemmJob j;
+  j.m = m;
+  j.n = n;
+  j.k = k;
+  j.a_packed = &a;
+  j.b = image.data();
+  j.b_view = &view;
+  j.c = out.data();
+  j.ldc = n;
+  timed_loop(st, 2.0 * double(m) * double(n) * double(k), [&] { gemm_f32(&j, 1, ks, nullptr); });
+}
+constexpr PointwiseCase kPointwiseCases[] = {
+    {"mobilenet_v2.96to576.14x14", 96, 576, 196},
+    {"mobilenet_v2.576to96.14x14", 576, 96, 196},
+    {"mobilenet_v2.960to320.7x7", 960, 320, 49},
+    {"resnet50.512to2048.7x7", 512, 2048, 49},
+};
+
 // resnet18's 3x3 convolutions of each stage (the first stride-2 one of a
 // stage is left out: most of a stage's time is in its stride-1 layers).
 constexpr ConvCase kConvCases[] = {
@@ -212,6 +266,15 @@ void register_all() {
     const std::string gemm = ks.gemm_name;
     const std::string dw = "depthwise_f32_" + std::string(isa_name(isa));
     const std::string dw8 = "depthwise8_f32_" + std::string(isa_name(isa));
+    for (int cols = 1; cols <= ks.narrow_cols; ++cols) {
+      const std::string shape = "/" + std::to_string(ks.mr) + "x" + std::to_string(cols) + "x256";
+      benchmark::RegisterBenchmark((gemm + "/tail_narrow" + shape).c_str(), bench_tail, isa, cols, true);
+      benchmark::RegisterBenchmark((gemm + "/tail_half" + shape).c_str(), bench_tail, isa, cols, false);
+    }
+    for (const PointwiseCase& c : kPointwiseCases)
+      for (bool narrow : {true, false})
+        benchmark::RegisterBenchmark((gemm + "/1x1/" + c.name + (narrow ? "/narrow_tail" : "/half_tail")).c_str(),
+                                     bench_pointwise, c, isa, narrow);
     for (int t : {1, 2}) {
       const std::string pool = "/pool:" + std::to_string(t);
       for (const ConvCase& c : kConvCases) {

@@ -295,6 +295,9 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
             } else {
               ks.gemm_ukernel(kc, ap, bp, ldb, c, j.ldc, !first, nullptr, int(mv));
             }
+          } else if (nv <= ks.narrow_cols) {
+            ks.gemm_ukernel_narrow(kc, ap, bp, nr, int(nv), c, j.ldc, !first, int(mv));
+            if (last) apply_epilogue(j.epi, ks, c, j.ldc, m0, n0, mv, nv);
           } else {
             // Right edge tile: compute the full tile (or its left half,
             // when the valid part fits) into scratch and copy the valid part.

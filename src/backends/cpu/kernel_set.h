@@ -96,6 +96,15 @@ struct KernelSet {
   // per k) into c[mr x nr/2], no epilogue: the last panel of a matrix with
   // nr/2 columns left or fewer (a 7x7 image's 49 = 3 x 16 + 1 columns).
   void (*gemm_ukernel_half)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+  // c[rows x cols] (+)= a-panel [kc][mr] x the first `cols` floats of each
+  // b row (row stride ldb), written straight into C, no epilogue: the last
+  // panel of a matrix with 1..narrow_cols columns left. A vector runs down
+  // the tile's rows, one accumulator (and k phase) per column, so one column
+  // costs one FMA per k where the half-width tile paid mr (a 7x7 image's
+  // 49th column took 17% of a 512 -> 2048 1x1 convolution's time).
+  void (*gemm_ukernel_narrow)(int64_t kc, const float* a, const float* b, int64_t ldb, int cols, float* c,
+                              int64_t ldc, bool accumulate, int rows);
+  int narrow_cols;  // 0: none
   // x[0..n) = act(x) in place.
   void (*activate)(Act act, float alpha, float beta, float* x, int64_t n);
   void (*depthwise)(const DepthwiseArgs& a);

@@ -106,6 +106,62 @@ static void gemm_ukernel_6x8(int64_t kc, const float* a, const float* b, float* 
     _mm256_storeu_ps(c + i * ldc, accumulate ? _mm256_add_ps(acc[i], _mm256_loadu_ps(c + i * ldc)) : acc[i]);
 }
 
+// The narrow tail (KernelSet::gemm_ukernel_narrow): lanes 0..5 of a vector
+// are the tile's six rows (A's panel row, 6 floats, loaded as 8), one
+// accumulator per column and k phase: KP phases keep KP FMAs in flight on a
+// single column (one chain waited out the FMA latency every k). The two
+// lanes past the row are never stored; the last k rows load masked, so that
+// nothing past the panel is read.
+template <int COLS, int KP>
+static void gemm_narrow_6(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                          bool accumulate, int rows) {
+  static_assert(COLS * KP <= 8, "accumulators");
+  __m256 acc[KP][COLS];
+#pragma GCC unroll 4
+  for (int p = 0; p < KP; ++p)
+#pragma GCC unroll 4
+    for (int j = 0; j < COLS; ++j) acc[p][j] = _mm256_setzero_ps();
+  int64_t k = 0;
+  // Whole loads while the load of k + KP - 1 (8 floats at 6 (k + KP - 1))
+  // ends inside the panel's 6 kc floats.
+  for (; k + KP + 1 <= kc; k += KP) {
+#pragma GCC unroll 4
+    for (int p = 0; p < KP; ++p) {
+      const __m256 av = _mm256_loadu_ps(a + (k + p) * 6);
+#pragma GCC unroll 4
+      for (int j = 0; j < COLS; ++j)
+        acc[p][j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + (k + p) * ldb + j), acc[p][j]);
+    }
+  }
+  const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+  for (; k < kc; ++k) {
+    const __m256 av = _mm256_maskload_ps(a + k * 6, six);
+#pragma GCC unroll 4
+    for (int j = 0; j < COLS; ++j) acc[0][j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(b + k * ldb + j), acc[0][j]);
+  }
+  // Fully unrolled, so that the accumulators stay registers (a loop over
+  // them at run time kept the array in memory, a store per FMA).
+  alignas(32) float v[COLS][8];
+#pragma GCC unroll 4
+  for (int j = 0; j < COLS; ++j) {
+    __m256 s = acc[0][j];
+#pragma GCC unroll 4
+    for (int p = 1; p < KP; ++p) s = _mm256_add_ps(s, acc[p][j]);
+    _mm256_store_ps(v[j], s);
+  }
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < COLS; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + v[j][i] : v[j][i];
+}
+static void gemm_ukernel_narrow_6(int64_t kc, const float* a, const float* b, int64_t ldb, int cols, float* c,
+                                  int64_t ldc, bool accumulate, int rows) {
+  switch (cols) {
+    case 1: gemm_narrow_6<1, 4>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    case 2: gemm_narrow_6<2, 4>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    case 3: gemm_narrow_6<3, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    default: gemm_narrow_6<4, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+  }
+}
+
 // 8x8 transpose of r[0..7] (row i = r[i]) in place: r[k] becomes column k.
 static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -210,6 +266,8 @@ const KernelSet& kernel_set_avx2() {
                                 16,
                                 &avx2::gemm_ukernel_6x16,
                                 &avx2::gemm_ukernel_6x8,
+                                &avx2::gemm_ukernel_narrow_6,
+                                4,
                                 &avx2::activate_impl,
                                 &avx2::depthwise_impl,
                                 &avx2::depthwise8_impl,

@@ -76,6 +76,8 @@ const KernelSet& kernel_set_avx512() {
                                 32,
                                 &avx512::gemm_ukernel_12x32,
                                 &avx512::gemm_ukernel_plain_half<12, 32>,
+                                &avx512::gemm_ukernel_narrow_plain<12>,
+                                4,
                                 &avx512::activate_impl,
                                 &avx512::depthwise_impl,
                                 &avx512::depthwise8_impl,

@@ -15,6 +15,8 @@ const KernelSet& kernel_set_portable() {
                                 8,
                                 &portable::gemm_ukernel_plain<4, 8>,
                                 &portable::gemm_ukernel_plain_half<4, 8>,
+                                &portable::gemm_ukernel_narrow_plain<4>,
+                                2,
                                 &portable::activate_impl,
                                 &portable::depthwise_impl,
                                 &portable::depthwise8_impl,
