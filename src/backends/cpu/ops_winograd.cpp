@@ -64,19 +64,31 @@ class WinogradStep final : public Step {
     while (tasks_of() < 4 * threads && cpanels > 1) cpanels = (cpanels + 1) / 2;
     while (tasks_of() < 4 * threads && msplit < mpanels) msplit *= 2;
     msplit = std::min(msplit, mpanels);
-    const int64_t chunks = (panels + cpanels - 1) / cpanels, per = (mpanels + msplit - 1) / msplit;
+    const int64_t chunks = (panels + cpanels - 1) / cpanels;
     if (msplit > 1) {  // transform once for all tasks
       shared_v.resize(size_t(d.n * panels * ps));
-      auto transform = [&](int64_t t, int) { transform_panel(c.ks, t / panels, t % panels, shared_v.data() + t * ps); };
-      if (c.pool) c.pool->parallel_for(d.n * panels, transform);
+      // Few panels (a 14x14 or 7x7 image has one): their channels split
+      // too, so that every thread has a share; one transform task left the
+      // other threads idle (resnet18's 14x14 and 7x7 layers scaled 1.56-1.73x
+      // from 1 to 2 threads against 1.95x at 56x56).
+      const int64_t cparts = std::clamp<int64_t>((4 * threads + d.n * panels - 1) / (d.n * panels), 1,
+                                                 std::max<int64_t>(1, d.c / 16));
+      auto transform = [&](int64_t t, int) {
+        const int64_t bq = t / cparts, part = t % cparts;
+        const int64_t c0 = part * d.c / cparts, c1 = (part + 1) * d.c / cparts;
+        transform_panel(c.ks, bq / panels, bq % panels, c0, c1, shared_v.data() + bq * ps);
+      };
+      if (c.pool) c.pool->parallel_for(d.n * panels * cparts, transform);
       else
-        for (int64_t t = 0; t < d.n * panels; ++t) transform(t, 0);
+        for (int64_t t = 0; t < d.n * panels * cparts; ++t) transform(t, 0);
     }
     auto body = [&](int64_t t, int) {
       thread_local std::vector<float> v, mt;  // [panel][pts][Cin][nr]; [pts][mr][nr]
       const int64_t b = t / (chunks * msplit), rest = t % (chunks * msplit);
       const int64_t chunk = rest / msplit, ms = rest % msplit;
-      const int64_t p0 = ms * per, p1 = std::min(mpanels, p0 + per);
+      // Row panels shared out evenly (43 as 5 and 6, not 7 x 6 + 1: one
+      // thread ran 24 of them, the other 19).
+      const int64_t p0 = ms * mpanels / msplit, p1 = (ms + 1) * mpanels / msplit;
       const int64_t q0 = chunk * cpanels, q1 = std::min(panels, q0 + cpanels);
       if (p0 >= p1) return;
       const float* vp;
@@ -84,7 +96,7 @@ class WinogradStep final : public Step {
         vp = shared_v.data() + (b * panels + q0) * ps;
       } else {
         v.resize(size_t((q1 - q0) * ps));
-        for (int64_t q = q0; q < q1; ++q) transform_panel(c.ks, b, q, v.data() + (q - q0) * ps);
+        for (int64_t q = q0; q < q1; ++q) transform_panel(c.ks, b, q, 0, d.c, v.data() + (q - q0) * ps);
         vp = v.data();
       }
       mt.resize(size_t(pts * mr * nr));
@@ -98,7 +110,9 @@ class WinogradStep final : public Step {
   }
 
  private:
-  void transform_panel(const KernelSet& ks, int64_t b, int64_t q, float* dst) const {
+  // Channels [c0, c1) of panel q of image b into dst (the panel's 36 or 16
+  // B operands, [point][Cin][nr]).
+  void transform_panel(const KernelSet& ks, int64_t b, int64_t q, int64_t c0, int64_t c1, float* dst) const {
     const int nr = ks.nr;
     const int64_t tiles = ty * tx;
     const int count = int(std::min<int64_t>(nr, tiles - q * nr));
@@ -107,7 +121,8 @@ class WinogradStep final : public Step {
       const int64_t t = q * nr + j;
       off[j] = (t / tx) * tm * wp + (t % tx) * tm;
     }
-    ks.winograd_input_panel[tm == 4 ? 0 : 1](scratch.data() + b * d.c * hp * wp, hp * wp, wp, off, count, d.c, dst, d.c * nr);
+    ks.winograd_input_panel[tm == 4 ? 0 : 1](scratch.data() + (b * d.c + c0) * hp * wp, hp * wp, wp, off, count,
+                                             c1 - c0, dst + c0 * nr, d.c * nr);
   }
 
   void run_chunk(RunCtx& c, int64_t b, int64_t q0, int64_t q1, int64_t p0, int64_t p1, const float* v,
