@@ -32,8 +32,16 @@ struct ConvCase {
   bool depthwise() const { return cin / group == 1 && cout / group == 1; }
   // The convolutions the Winograd kernel takes (when its work pays).
   bool winograd_shape() const { return group == 1 && kh == 3 && kw == 3 && sh == 1 && sw == 1 && dil == 1; }
+  // Strided stems (at most 4 input channels, at least 64 taps) run the
+  // direct tile on kernel sets with one (AVX2), implicit GEMM elsewhere (and
+  // with a residual).
+  bool direct_tile_shape() const {
+    return group == 1 && !depthwise() && (sh > 1 || sw > 1) && cin <= 4 && cin * kh * kw >= 64;
+  }
   std::string direct_kernel() const {
-    return depthwise() ? "conv2d_f32_depthwise_direct" : "conv2d_f32_implicit_gemm";
+    return depthwise()           ? "conv2d_f32_depthwise_direct"
+           : direct_tile_shape() ? "conv2d_f32_implicit_gemm|conv2d_f32_direct("
+                                 : "conv2d_f32_implicit_gemm";
   }
   ir::ConvAttrs attrs() const {
     ir::ConvAttrs a;
@@ -260,8 +268,50 @@ TEST(CpuBackendConv, LargeWeightsFewPixelsSplitByRows) {
       Net net(seed++);
       ValueId y = fused_conv(net, c, residual ? ir::FusedActivation::kRelu : ir::FusedActivation::kNone, 0, 0, residual);
       ASSERT_TRUE(net.done({y}));
-      check(net, std::string("FusedConv ") + (residual ? "+Z Relu " : "") + c.str(), "conv2d_f32_implicit_gemm");
+      check(net, std::string("FusedConv ") + (residual ? "+Z Relu " : "") + c.str(),
+            residual ? "conv2d_f32_implicit_gemm" : c.direct_kernel());
     }
+}
+
+// The direct strided tile (KernelSet::conv_direct, AVX2: 6 pixels x 16
+// output channels, pixels read in place), taken for stems of at most 4
+// input channels and 64 taps or more: output channel counts that leave part
+// of a block of 16, pixel counts that leave part of a tile, batches,
+// dilation, uneven strides, asymmetric pads, Relu and Clip in the tile; and
+// shapes it does not take (implicit GEMM then): mobilenet_v2's 27-tap first
+// layer, more input channels, a residual, HardSwish.
+TEST(CpuBackendConv, DirectStridedTile) {
+  using P = std::vector<int64_t>;
+  using A = ir::FusedActivation;
+  struct Case {
+    ConvCase c;
+    A act;
+    bool residual;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, false},  // resnet conv1, smaller
+      {{1, 3, 20, 23, 23, 5, 5, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 75 taps, 20 channels
+      {{3, 4, 33, 9, 8, 5, 5, 2, 2, 1, 1, P{2, 2, 2, 2}, false}, A::kNone, false},   // 100 taps, 33 channels
+      {{1, 2, 9, 15, 13, 7, 7, 2, 3, 2, 1, P{2, 1, 0, 2}, true}, A::kClip, false},   // dilation, uneven strides
+      {{1, 3, 7, 4, 4, 5, 5, 3, 3, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false},     // 2x2 outputs: one partial tile
+      {{1, 3, 32, 23, 23, 3, 3, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 27 taps: not taken
+      {{1, 17, 33, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, false},   // 17 channels: not taken
+      {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, true},   // residual: not taken
+      {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kHardSwish, false},
+  };
+  uint64_t seed = 1500;
+  for (const Case& k : cases) {
+    Net net(seed++);
+    ValueId y = fused_conv(net, k.c, k.act, 0.0f, 6.0f, k.residual);
+    ASSERT_TRUE(net.done({y}));
+    const bool taken = k.c.direct_tile_shape() && !k.residual && k.act != A::kHardSwish;
+    const std::string what = std::string("FusedConv ") + (k.residual ? "+Z " : "") + k.c.str();
+    check(net, what, taken ? k.c.direct_kernel() : "conv2d_f32_implicit_gemm");
+    if (!cpu::isa_available(cpu::Isa::kAvx2)) continue;
+    auto r = run_cpu(net.g, net.feeds, "avx2", 2);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->plan.find("conv2d_f32_direct(avx2") != std::string::npos, taken) << what << "\n" << r->plan;
+  }
 }
 
 // 3x3 stride-1 convolutions large enough for Winograd to pay (winograd_tile
@@ -286,7 +336,7 @@ TEST(CpuBackendConv, WinogradAndDirect3x3) {
     Net net(seed++);
     ValueId y = net.node(OpKind::kConv, conv_inputs(net, c), c.attrs());
     ASSERT_TRUE(net.done({y}));
-    check(net, "Conv " + c.str(), "conv2d_f32_implicit_gemm");
+    check(net, "Conv " + c.str(), c.direct_kernel());
     // With the AVX2 tile (16 columns) the first case takes F(4x4), the 7x7 one F(2x2).
     if (seed == 601) EXPECT_EQ(cpu::winograd_tile_forced(c.n, c.oh(), c.ow(), 16), 4);
     if (seed == 602) EXPECT_EQ(cpu::winograd_tile_forced(c.n, c.oh(), c.ow(), 16), 2);

@@ -4,6 +4,7 @@
 // fills AVX2's 16 registers (BLIS' Haswell kernel has the same shape).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "backends/cpu/kernel_set.h"
@@ -257,6 +258,63 @@ static void winograd_store4(const float* y, int count, const int64_t* at, const 
     }
 }
 
+// Direct convolution tile (KernelSet::conv_direct): 6 output pixels x 16
+// output channels in the 6x16 microkernel's 12 accumulators, each pixel's
+// input broadcast from where it lies in the padded image (px[i] + koff[t]),
+// so that a strided convolution needs no packed copy of its image (the
+// stride-2 gather was 15-21% of such layers' time). The tile is transposed
+// in registers (pixels to lanes) and each output channel's 6 pixels stored
+// with a lane mask.
+static void conv_direct_6x16(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
+                             int64_t plane, int ocv, int pv, const float* bias, Act act, float lo, float hi) {
+  const float *p0 = px[0], *p1 = px[1], *p2 = px[2], *p3 = px[3], *p4 = px[4], *p5 = px[5];
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int64_t t = 0; t < k; ++t) {
+    const int64_t o = koff[t];
+    const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
+    __m256 av = _mm256_broadcast_ss(p0 + o);
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    c01 = _mm256_fmadd_ps(av, b1, c01);
+    av = _mm256_broadcast_ss(p1 + o);
+    c10 = _mm256_fmadd_ps(av, b0, c10);
+    c11 = _mm256_fmadd_ps(av, b1, c11);
+    av = _mm256_broadcast_ss(p2 + o);
+    c20 = _mm256_fmadd_ps(av, b0, c20);
+    c21 = _mm256_fmadd_ps(av, b1, c21);
+    av = _mm256_broadcast_ss(p3 + o);
+    c30 = _mm256_fmadd_ps(av, b0, c30);
+    c31 = _mm256_fmadd_ps(av, b1, c31);
+    av = _mm256_broadcast_ss(p4 + o);
+    c40 = _mm256_fmadd_ps(av, b0, c40);
+    c41 = _mm256_fmadd_ps(av, b1, c41);
+    av = _mm256_broadcast_ss(p5 + o);
+    c50 = _mm256_fmadd_ps(av, b0, c50);
+    c51 = _mm256_fmadd_ps(av, b1, c51);
+    w += 16;
+  }
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(pv), lanes);
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero = _mm256_setzero_ps();
+  for (int half = 0; half < 2 && half * 8 < ocv; ++half) {
+    __m256 r[8] = {half ? c01 : c00, half ? c11 : c10, half ? c21 : c20, half ? c31 : c30,
+                   half ? c41 : c40, half ? c51 : c50, zero, zero};
+    const __m256 bv = _mm256_loadu_ps(bias + half * 8);
+    for (int i = 0; i < 6; ++i) {
+      r[i] = _mm256_add_ps(r[i], bv);
+      if (act == Act::kRelu) r[i] = _mm256_max_ps(r[i], zero);
+      else if (act == Act::kClip) r[i] = _mm256_min_ps(_mm256_max_ps(r[i], vlo), vhi);
+    }
+    transpose8(r);
+    const int n = std::min(8, ocv - half * 8);
+    for (int j = 0; j < n; ++j) _mm256_maskstore_ps(out + (half * 8 + j) * plane, mask, r[j]);
+  }
+}
+
 }  // namespace avx2
 
 const KernelSet& kernel_set_avx2() {
@@ -275,7 +333,9 @@ const KernelSet& kernel_set_avx2() {
                                 &avx2::layernorm_rows_impl,
                                 {&avx2::winograd_input_panel_f4, &avx2::winograd_input_panel_impl<16, 2>},
                                 {&avx2::winograd_output_panel_impl<16, 4>, &avx2::winograd_output_panel_impl<16, 2>},
-                                &avx2::winograd_store4};
+                                &avx2::winograd_store4,
+                                &avx2::conv_direct_6x16,
+                                6};
   return set;
 }
 

@@ -85,7 +85,9 @@ const KernelSet& kernel_set_avx512() {
                                 &avx512::layernorm_rows_impl,
                                 {&avx512::winograd_input_panel_impl<32, 4>, &avx512::winograd_input_panel_impl<32, 2>},
                                 {&avx512::winograd_output_panel_impl<32, 4>, &avx512::winograd_output_panel_impl<32, 2>},
-                                nullptr};
+                                nullptr,
+                                nullptr,
+                                0};
   return set;
 }
 

@@ -24,7 +24,9 @@ const KernelSet& kernel_set_portable() {
                                 &portable::layernorm_rows_impl,
                                 {&portable::winograd_input_panel_impl<8, 4>, &portable::winograd_input_panel_impl<8, 2>},
                                 {&portable::winograd_output_panel_impl<8, 4>, &portable::winograd_output_panel_impl<8, 2>},
-                                nullptr};
+                                nullptr,
+                                nullptr,
+                                0};
   return set;
 }
 

@@ -4,6 +4,7 @@
 // for depthwise ones. Bias, a residual (FusedConv's Z input) and the
 // activation run in the GEMM epilogue. Inputs with padding are first copied
 // into a zero-bordered scratch image so that the view needs no bounds checks.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -27,6 +28,8 @@ class ConvStep final : public Step {
   std::vector<float> dw_weights;  // depthwise: [c][kh*kw]
   std::vector<float> dw8_weights;  // depthwise, channel-blocked: [c / 8][kh*kw][8] (empty: not taken)
   std::vector<float> bias;      // [m], zeros when absent
+  std::vector<float> dc_weights;  // direct strided kernel: [ceil(m / 16)][k][16], zero rows past m (empty: not taken)
+  std::vector<float> dc_bias;     // the same, bias padded to whole blocks of 16
   MatrixView view;              // im2col of one group of one padded image
   std::vector<float> scratch;   // padded input
   bool depthwise = false;
@@ -44,6 +47,10 @@ class ConvStep final : public Step {
     const float* res = z == ir::kNoValue ? nullptr : c.f(z);
     if (depthwise) {
       run_depthwise(in, res, out, c);
+      return {};
+    }
+    if (!dc_weights.empty()) {
+      run_direct(in, out, c);
       return {};
     }
     const int64_t cg = s.c / s.group, mg = s.m / s.group;
@@ -88,6 +95,36 @@ class ConvStep final : public Step {
     parallel_ranges(pool, s.n * s.c, 4, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) pad_plane(in + p * s.h * s.w, out + p * s.hp * s.wp);
     });
+  }
+
+  // Strided convolutions on the kernel set's direct tile (conv_px pixels x 16
+  // output channels): a task per image, block of 16 output channels and
+  // range of pixel tiles, so that a block's weights stay in cache across its
+  // tiles; the pixels are read where they lie in the padded image.
+  void run_direct(const float* in, float* out, RunCtx& c) const {
+    const int64_t k = s.c * s.kh * s.kw, np = s.oh * s.ow, px_n = c.ks.conv_px;
+    const int64_t tiles = (np + px_n - 1) / px_n, blocks = (s.m + 15) / 16;
+    const int threads = c.pool ? c.pool->size() : 1;
+    const int64_t parts = std::clamp<int64_t>((4 * threads + s.n * blocks - 1) / (s.n * blocks), 1, tiles);
+    auto body = [&](int64_t t, int) {
+      const int64_t b = t / (blocks * parts), rest = t % (blocks * parts), blk = rest / parts, part = rest % parts;
+      const float* img = in + b * s.c * s.hp * s.wp;
+      const float* wb = dc_weights.data() + blk * k * 16;
+      float* ob = out + (b * s.m + blk * 16) * np;
+      const int ocv = int(std::min<int64_t>(16, s.m - blk * 16));
+      const float* px[16];
+      for (int64_t tile = part * tiles / parts; tile < (part + 1) * tiles / parts; ++tile) {
+        const int64_t p0 = tile * px_n;
+        const int pv = int(std::min(px_n, np - p0));
+        for (int64_t i = 0; i < px_n; ++i) px[i] = img + view.col_off[size_t(p0 + (i < pv ? i : 0))];
+        c.ks.conv_direct(k, wb, view.row_off.data(), px, ob + p0, np, ocv, pv, dc_bias.data() + blk * 16, act,
+                         alpha, beta);
+      }
+    };
+    const int64_t tasks = s.n * blocks * parts;
+    if (c.pool) c.pool->parallel_for(tasks, body);
+    else
+      for (int64_t t = 0; t < tasks; ++t) body(t, 0);
   }
 
   // Each plane is padded by the kernel into a per-thread buffer right before
@@ -165,6 +202,29 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
       for (int64_t ox = 0; ox < s.ow; ++ox) v.col_off.push_back(oy * s.sh * s.wp + ox * s.sw);
     step->kernel = "conv2d_f32_implicit_gemm(" + std::string(b.ks.gemm_name) + ") " + geom +
                    (s.group > 1 ? " group " + std::to_string(s.group) : "");
+    // The direct kernel, where the kernel set has one, for a strided stem:
+    // at most 4 input channels, at least 64 taps (ResNet's 7x7 stride-2
+    // conv1: 0.93x the implicit GEMM's time, median of 8 alternating runs of
+    // a one-node model), no residual and an activation the tile applies.
+    // Measured and not taken: mobilenet_v2's first layer (27 taps, 1.09x:
+    // the in-register transpose and masked stores outweigh so short a k
+    // loop) and a 64 -> 128 3x3 stride-2 layer (576 taps, 1.05x: its 36 KiB
+    // of weights per block of 16 channels leave L1 for every 6 pixels, where
+    // the GEMM keeps a packed 16 KiB block of the image in L1).
+    const bool act_in_tile = st.act == Act::kNone || st.act == Act::kRelu || st.act == Act::kClip;
+    if (b.ks.conv_direct && s.group == 1 && (s.sh > 1 || s.sw > 1) && s.c <= 4 && kk >= 64 &&
+        st.z == ir::kNoValue && act_in_tile) {
+      const int64_t blocks = (s.m + 15) / 16;
+      st.dc_weights.assign(size_t(blocks * kk * 16), 0.0f);
+      st.dc_bias.assign(size_t(blocks * 16), 0.0f);
+      for (int64_t m = 0; m < s.m; ++m) {
+        st.dc_bias[size_t(m)] = st.bias[size_t(m)];
+        for (int64_t t = 0; t < kk; ++t) st.dc_weights[size_t(((m / 16) * kk + t) * 16 + m % 16)] = wd[m * kk + t];
+      }
+      st.weights.clear();
+      step->kernel = "conv2d_f32_direct(" + std::string(isa_name(b.ks.isa)) + " " + std::to_string(b.ks.conv_px) +
+                     "px x 16oc, no packing) " + geom;
+    }
   }
   if (step->z != ir::kNoValue) step->kernel += " +residual";
   if (step->act != Act::kNone) step->kernel += " +act";
