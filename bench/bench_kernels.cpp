@@ -52,6 +52,22 @@ void timed_loop(benchmark::State& st, double flops_per_iter, F&& body) {
   st.counters["GFLOP/s"] = s > 0 ? flops_per_iter * double(st.iterations()) / s * 1e-9 : 0.0;
 }
 
+// A convolution's GEMM as ops_conv.cpp sets it up: packed weights (A,
+// m x k) against the image read through `view` (B, k x n) into c (m x n).
+GemmJob conv_job(int64_t m, int64_t n, int64_t k, const Packed& a, const float* image, const MatrixView& view,
+                 float* c) {
+  GemmJob j;
+  j.m = m;
+  j.n = n;
+  j.k = k;
+  j.a_packed = &a;
+  j.b = image;
+  j.b_view = &view;
+  j.c = c;
+  j.ldc = n;
+  return j;
+}
+
 // A 3x3 stride-1 pad-1 convolution run the way ops_conv.cpp runs it: weights
 // packed once as A (M = Cout, K = Cin*9), the zero-bordered image read through
 // the im2col offset view as B (N = H*W). The padding copy itself is not timed.
@@ -79,15 +95,7 @@ void bench_conv_gemm(benchmark::State& st, const ConvCase cc, Isa isa, int threa
   for (int64_t oy = 0; oy < cc.h; ++oy)
     for (int64_t ox = 0; ox < cc.w; ++ox) view.col_off.push_back(oy * wp + ox);
   std::vector<float> out(size_t(m * n));
-  GemmJob j;
-  j.m = m;
-  j.n = n;
-  j.k = k;
-  j.a_packed = &a;
-  j.b = image.data();
-  j.b_view = &view;
-  j.c = out.data();
-  j.ldc = n;
+  const GemmJob j = conv_job(m, n, k, a, image.data(), view, out.data());
   timed_loop(st, 2.0 * double(m) * double(n) * double(k), [&] { gemm_f32(&j, 1, ks, &pool); });
 }
 
@@ -216,15 +224,7 @@ void bench_pointwise(benchmark::State& st, const PointwiseCase pc, Isa isa, bool
   std::vector<float> out(size_t(m * n));
   Packed a = pack_a(weights.data(), MatrixView::dense(m, k, k), ks.mr);
   MatrixView view = MatrixView::dense(k, n, n);
-  GemmJob j;
-  j.m = m;
-  j.n = n;
-  j.k = k;
-  j.a_packed = &a;
-  j.b = image.data();
-  j.b_view = &view;
-  j.c = out.data();
-  j.ldc = n;
+  const GemmJob j = conv_job(m, n, k, a, image.data(), view, out.data());
   timed_loop(st, 2.0 * double(m) * double(n) * double(k), [&] { gemm_f32(&j, 1, ks, nullptr); });
 }
 constexpr PointwiseCase kPointwiseCases[] = {

@@ -48,6 +48,14 @@ static inline __attribute__((always_inline)) void store_row(__m256 lo, __m256 hi
   _mm256_storeu_ps(row + 8, hi);
 }
 
+// One row of a 6x16 tile: a's float broadcast against the two B vectors.
+static inline __attribute__((always_inline)) void fma_row(const float* a, __m256 b0, __m256 b1, __m256& lo,
+                                                          __m256& hi) {
+  const __m256 av = _mm256_broadcast_ss(a);
+  lo = _mm256_fmadd_ps(av, b0, lo);
+  hi = _mm256_fmadd_ps(av, b1, hi);
+}
+
 static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                               bool accumulate, const TileEpilogue* e, int rows) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
@@ -58,24 +66,12 @@ static void gemm_ukernel_6x16(int64_t kc, const float* a, const float* b, int64_
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    __m256 av = _mm256_broadcast_ss(a + 0);
-    c00 = _mm256_fmadd_ps(av, b0, c00);
-    c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a + 1);
-    c10 = _mm256_fmadd_ps(av, b0, c10);
-    c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a + 2);
-    c20 = _mm256_fmadd_ps(av, b0, c20);
-    c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a + 3);
-    c30 = _mm256_fmadd_ps(av, b0, c30);
-    c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a + 4);
-    c40 = _mm256_fmadd_ps(av, b0, c40);
-    c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a + 5);
-    c50 = _mm256_fmadd_ps(av, b0, c50);
-    c51 = _mm256_fmadd_ps(av, b1, c51);
+    fma_row(a + 0, b0, b1, c00, c01);
+    fma_row(a + 1, b0, b1, c10, c11);
+    fma_row(a + 2, b0, b1, c20, c21);
+    fma_row(a + 3, b0, b1, c30, c31);
+    fma_row(a + 4, b0, b1, c40, c41);
+    fma_row(a + 5, b0, b1, c50, c51);
     a += 6;
     b += ldb;
   }
@@ -277,24 +273,12 @@ static void conv_direct_6x16(int64_t k, const float* w, const int64_t* koff, con
   for (int64_t t = 0; t < k; ++t) {
     const int64_t o = koff[t];
     const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
-    __m256 av = _mm256_broadcast_ss(p0 + o);
-    c00 = _mm256_fmadd_ps(av, b0, c00);
-    c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(p1 + o);
-    c10 = _mm256_fmadd_ps(av, b0, c10);
-    c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(p2 + o);
-    c20 = _mm256_fmadd_ps(av, b0, c20);
-    c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(p3 + o);
-    c30 = _mm256_fmadd_ps(av, b0, c30);
-    c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(p4 + o);
-    c40 = _mm256_fmadd_ps(av, b0, c40);
-    c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(p5 + o);
-    c50 = _mm256_fmadd_ps(av, b0, c50);
-    c51 = _mm256_fmadd_ps(av, b1, c51);
+    fma_row(p0 + o, b0, b1, c00, c01);
+    fma_row(p1 + o, b0, b1, c10, c11);
+    fma_row(p2 + o, b0, b1, c20, c21);
+    fma_row(p3 + o, b0, b1, c30, c31);
+    fma_row(p4 + o, b0, b1, c40, c41);
+    fma_row(p5 + o, b0, b1, c50, c51);
     w += 16;
   }
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
