@@ -293,7 +293,7 @@ TEST(CpuBackendConv, DirectStridedTile) {
       {{1, 3, 20, 23, 23, 5, 5, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 75 taps, 20 channels
       {{3, 4, 33, 9, 8, 5, 5, 2, 2, 1, 1, P{2, 2, 2, 2}, false}, A::kNone, false},   // 100 taps, 33 channels
       {{1, 2, 9, 15, 13, 7, 7, 2, 3, 2, 1, P{2, 1, 0, 2}, true}, A::kClip, false},   // dilation, uneven strides
-      {{1, 3, 7, 4, 4, 5, 5, 3, 3, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false},     // 2x2 outputs: one partial tile
+      {{1, 3, 7, 4, 4, 5, 5, 3, 3, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false},     // one output pixel: a partial tile
       {{1, 3, 32, 23, 23, 3, 3, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 27 taps: not taken
       {{1, 17, 33, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, false},   // 17 channels: not taken
       {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, true},   // residual: not taken

@@ -1,7 +1,9 @@
 // Conv and kiln FusedConv (2-D, f32) on the CPU: implicit GEMM for ordinary
 // and grouped convolutions (weights packed once as the A operand, the image
 // read through an im2col index view as B: no im2col buffer), a direct kernel
-// for depthwise ones. Bias, a residual (FusedConv's Z input) and the
+// for depthwise ones, and a direct tile for strided stems (few input
+// channels, pixels broadcast from the padded image) where the kernel set has
+// one. Bias, a residual (FusedConv's Z input) and the
 // activation run in the GEMM epilogue. Inputs with padding are first copied
 // into a zero-bordered scratch image so that the view needs no bounds checks.
 #include <algorithm>

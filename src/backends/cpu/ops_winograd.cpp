@@ -68,9 +68,10 @@ class WinogradStep final : public Step {
     if (msplit > 1) {  // transform once for all tasks
       shared_v.resize(size_t(d.n * panels * ps));
       // Few panels (a 14x14 or 7x7 image has one): their channels split
-      // too, so that every thread has a share; one transform task left the
-      // other threads idle (resnet18's 14x14 and 7x7 layers scaled 1.56-1.73x
-      // from 1 to 2 threads against 1.95x at 56x56).
+      // too, so that no thread waits on a single transform task. (What holds
+      // resnet18's 14x14 and 7x7 layers to 1.7x from 1 to 2 threads is
+      // rather the memory traffic of their transformed weights, 9-17 MiB a
+      // layer: BENCHMARKS.md.)
       const int64_t cparts = std::clamp<int64_t>((4 * threads + d.n * panels - 1) / (d.n * panels), 1,
                                                  std::max<int64_t>(1, d.c / 16));
       auto transform = [&](int64_t t, int) {
