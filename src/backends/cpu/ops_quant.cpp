@@ -296,7 +296,10 @@ void finish_qconv_direct(QConvStep& s, const ir::WindowGeometry& geo, int64_t cg
                          bool relu) {
   const int8_t* wd = s.wsrc;
   const int64_t kk = cg * kh * kw;
-  for (int64_t g = 0; g < s.group; ++g) s.weights.push_back(qpack_w(wd + g * mg * kk, mg, kk, kk, 1, s.qk->mr));
+  for (int64_t g = 0; g < s.group; ++g) {
+    s.weights.push_back(qpack_w(wd + g * mg * kk, mg, kk, kk, 1, *s.qk));
+    fold_x_zero_point(s.weights.back(), s.x_zp, s.x_signed, s.rows.data() + g * mg);
+  }
   MatrixView& v = s.view;
   for (int64_t ci = 0; ci < cg; ++ci)
     for (int64_t ky = 0; ky < kh; ++ky)
@@ -386,14 +389,17 @@ Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why) {
     if (qwinograd_exact(st->c, max_x, max_w)) {
       QWinogradDesc d{st->n, st->c, st->h, st->w, st->m, st->pt, st->pl, st->oh, st->ow, w->data<int8_t>(),
                       st->rows, st->x, st->y, st->x_signed, st->y_signed, x_zp};
-      std::unique_ptr<Step> wino = make_qwinograd_conv(d, *st->qk);
+      const QKernels& pairs = qkernels_pairs(b.ks.isa);
+      std::unique_ptr<Step> wino = make_qwinograd_conv(d, pairs);
       if (a.fused_relu) wino->kernel += " +relu";
       if (b.conv3x3 == "winograd") return wino;
-      // As for fp32 (ops_conv.cpp): at half the direct multiplies or less, no timing.
-      const int nr = st->qk->nr;
+      // As for fp32 (ops_conv.cpp): at half the direct multiplies or less, no
+      // timing, when both run on the same pair kernel. A quad (VNNI) direct
+      // kernel does four times the multiply-adds per instruction: timed.
+      const int nr = pairs.nr;
       auto up = [&](int64_t v) { return (v + nr - 1) / nr * nr; };
       const double ratio = 16.0 * double(up(((st->oh + 1) / 2) * ((st->ow + 1) / 2))) / (9.0 * double(up(st->oh * st->ow)));
-      if (ratio <= 0.5) {
+      if (ratio <= 0.5 && st->qk->kg == 2) {
         char note[64];
         std::snprintf(note, sizeof note, " [%.2fx the direct multiplies: not timed]", ratio);
         wino->kernel += note;
@@ -440,8 +446,9 @@ Result<std::unique_ptr<Step>> build_qgemm(const BuildCtx& b, std::string* why) {
   st->y_signed = b.out_type().dtype == DType::kI8;
   st->qk = &qkernels(b.ks.isa);
   // Output channel ch, input k: W^T[ch, k] = w[k, ch] (or w[ch, k] when transB).
-  st->weights = at.transB ? qpack_w(w->data<int8_t>(), st->nout, st->k, st->k, 1, st->qk->mr)
-                          : qpack_w(w->data<int8_t>(), st->nout, st->k, 1, st->nout, st->qk->mr);
+  st->weights = at.transB ? qpack_w(w->data<int8_t>(), st->nout, st->k, st->k, 1, *st->qk)
+                          : qpack_w(w->data<int8_t>(), st->nout, st->k, 1, st->nout, *st->qk);
+  fold_x_zero_point(st->weights, st->a_zp, st->a_signed, st->rows.data());
   st->view = MatrixView::dense(st->k, st->rows_, st->k, /*transposed=*/true);
   st->kernel = std::string("gemm_qs8(") + st->qk->qgemm_name + ") +requant" + (at.fused_relu ? " +relu" : "");
   return std::unique_ptr<Step>(std::move(st));

@@ -126,7 +126,7 @@ class QWinogradStep final : public Step {
       for (int64_t q = q0; q < q1; ++q) {
         const int16_t* vq = v + (q - q0) * ps;
         for (int xi = 0; xi < 16; ++xi)
-          qk->qgemm_ukernel(kp, u[size_t(xi)].data.data() + p * u[size_t(xi)].panel_stride(), vq + xi * xs,
+          qk->qgemm_ukernel(kp, u[size_t(xi)].panel(p), vq + xi * xs,
                             mt.data() + xi * mr * nr);
         const int count = int(std::min<int64_t>(nr, tiles - q * nr));
         // Where the tiles' 2x2 outputs go: runs of whole tiles along one tile
@@ -211,7 +211,7 @@ std::unique_ptr<Step> make_qwinograd_conv(const QWinogradDesc& desc, const QKern
               int16_t(t[r][0] * g2[s][0] + t[r][1] * g2[s][1] + t[r][2] * g2[s][2]);
     }
   for (int xi = 0; xi < 16; ++xi)
-    st->u.push_back(qpack_w(uw.data() + int64_t(xi) * d.m * d.c, d.m, d.c, d.c, 1, qk.mr));
+    st->u.push_back(qpack_w(uw.data() + int64_t(xi) * d.m * d.c, d.m, d.c, d.c, 1, qk));
   st->kernel = std::string("conv2d_qs8_winograd_f2x2_3x3(") + qk.qgemm_name + ") +requant";
   return st;
 }

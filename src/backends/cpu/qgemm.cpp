@@ -1,6 +1,7 @@
 #include "backends/cpu/qgemm.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace kiln::cpu {
 namespace {
@@ -15,10 +16,10 @@ struct Task {
   int64_t m0, mlen, n0, nlen;
 };
 
-void run_task(const QGemmJob& j, const Task& t, const QKernels& ks, std::vector<int16_t>& xbuf) {
+void run_task(const QGemmJob& j, const Task& t, const QKernels& ks, std::vector<uint8_t>& xbuf) {
   const int mr = ks.mr, nr = ks.nr;
-  const int64_t kp = (j.k + 1) / 2, npanels = (t.nlen + nr - 1) / nr;
-  const int64_t xstride = kp * 2 * nr;
+  const int64_t groups = (j.k + ks.kg - 1) / ks.kg, npanels = (t.nlen + nr - 1) / nr;
+  const int64_t xstride = groups * ks.kg * nr * ks.esize;  // bytes of one B panel
   xbuf.resize(size_t(npanels * xstride));
   const int64_t* k_off = j.x_view->row_off.data();
   for (int64_t q = 0; q < npanels; ++q) {
@@ -36,15 +37,15 @@ void run_task(const QGemmJob& j, const Task& t, const QKernels& ks, std::vector<
   uint8_t* out = static_cast<uint8_t*>(j.out);
   for (int64_t m0 = t.m0; m0 < t.m0 + t.mlen; m0 += mr) {
     const int64_t mv = std::min<int64_t>(mr, t.m0 + t.mlen - m0);
-    const int16_t* wp = j.w->data.data() + (m0 / mr) * j.w->panel_stride();
+    const void* wp = j.w->panel(m0 / mr);
     for (int64_t q = 0; q < npanels; ++q) {
       const int64_t c0 = t.n0 + q * nr, nv = std::min<int64_t>(nr, t.n0 + t.nlen - c0);
+      const uint8_t* xp = xbuf.data() + q * xstride;
       if (mv == mr && nv == nr && j.ld_col == 1) {  // requantized in registers
-        ks.qgemm_requant_ukernel(kp, wp, xbuf.data() + q * xstride, j.rows + m0, out + m0 * j.ld_ch + c0, j.ld_ch,
-                                 j.out_signed);
+        ks.qgemm_requant_ukernel(groups, wp, xp, j.rows + m0, out + m0 * j.ld_ch + c0, j.ld_ch, j.out_signed);
         continue;
       }
-      ks.qgemm_ukernel(kp, wp, xbuf.data() + q * xstride, tile);
+      ks.qgemm_ukernel(groups, wp, xp, tile);
       for (int64_t i = 0; i < mv; ++i) {
         const int64_t ch = m0 + i;
         uint8_t* dst = out + ch * j.ld_ch + c0 * j.ld_col;
@@ -63,26 +64,46 @@ void run_task(const QGemmJob& j, const Task& t, const QKernels& ks, std::vector<
 
 namespace {
 template <class T>
-QPacked pack_w(const T* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr) {
+QPacked pack_w(const T* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, const QKernels& ks) {
   QPacked p;
   p.m = m;
   p.k = k;
-  p.mr = mr;
-  const int64_t panels = (m + mr - 1) / mr;
-  p.data.assign(size_t(panels * p.panel_stride()), 0);
+  p.mr = ks.mr;
+  p.kg = ks.kg;
+  p.esize = ks.esize;
+  const int64_t panels = (m + p.mr - 1) / p.mr, kg = p.kg;
+  p.data.assign(size_t(panels * p.panel_bytes()), 0);
+  if (kg == 4) p.row_sum.assign(size_t(m), 0);
   for (int64_t r = 0; r < m; ++r) {
-    int16_t* d = p.data.data() + (r / mr) * p.panel_stride() + (r % mr) * 2;
-    for (int64_t c = 0; c < k; ++c) d[(c / 2) * 2 * mr + (c % 2)] = int16_t(w[r * row_stride + c * col_stride]);
+    // Element (r, c) of panel r / mr sits at group c / kg, row r % mr, lane c % kg.
+    const int64_t base = (r / p.mr) * p.panel_bytes() / p.esize + (r % p.mr) * kg;
+    for (int64_t c = 0; c < k; ++c) {
+      const T v = w[r * row_stride + c * col_stride];
+      const int64_t at = base + (c / kg) * kg * p.mr + c % kg;
+      if (p.esize == 2) {
+        const int16_t e = int16_t(v);
+        std::memcpy(p.data.data() + at * 2, &e, 2);
+      } else {
+        p.data[size_t(at)] = uint8_t(int8_t(v));
+        p.row_sum[size_t(r)] += int32_t(v);
+      }
+    }
   }
   return p;
 }
 }  // namespace
 
-QPacked qpack_w(const int8_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr) {
-  return pack_w(w, m, k, row_stride, col_stride, mr);
+QPacked qpack_w(const int8_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, const QKernels& ks) {
+  return pack_w(w, m, k, row_stride, col_stride, ks);
 }
-QPacked qpack_w(const int16_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, int mr) {
-  return pack_w(w, m, k, row_stride, col_stride, mr);
+QPacked qpack_w(const int16_t* w, int64_t m, int64_t k, int64_t row_stride, int64_t col_stride, const QKernels& ks) {
+  return pack_w(w, m, k, row_stride, col_stride, ks);  // pair sets only (int16 does not fit a quad's bytes)
+}
+
+void fold_x_zero_point(const QPacked& w, int32_t x_zp, bool x_signed, QRow* rows) {
+  if (w.kg != 4) return;
+  const uint32_t zp = uint32_t(x_signed ? x_zp + 128 : x_zp);
+  for (int64_t r = 0; r < w.m; ++r) rows[r].bias = int32_t(uint32_t(rows[r].bias) - zp * uint32_t(w.row_sum[size_t(r)]));
 }
 
 void qgemm(const QGemmJob* jobs, int64_t count, const QKernels& ks, ThreadPool* pool) {
@@ -90,7 +111,8 @@ void qgemm(const QGemmJob* jobs, int64_t count, const QKernels& ks, ThreadPool* 
   const int mr = ks.mr, nr = ks.nr;
   int64_t kmax = 1;
   for (int64_t i = 0; i < count; ++i) kmax = std::max(kmax, jobs[i].k);
-  int64_t nb = std::clamp<int64_t>(kChunkBytes / (kmax * 2) / nr * nr, nr, kNbMax / nr * nr);
+  const int64_t col_bytes = (kmax + ks.kg - 1) / ks.kg * ks.kg * ks.esize;  // one packed column of X
+  int64_t nb = std::clamp<int64_t>(kChunkBytes / col_bytes / nr * nr, nr, kNbMax / nr * nr);
   int64_t msplit = 1;
   // Columns are split first, down to one panel, then rows, until every
   // thread has about four tasks (as the fp32 driver does).
@@ -115,7 +137,7 @@ void qgemm(const QGemmJob* jobs, int64_t count, const QKernels& ks, ThreadPool* 
         tasks.push_back({int32_t(i), m0, std::min(mchunk, j.m - m0), n0, std::min(nb, j.n - n0)});
   }
   auto body = [&](int64_t t, int) {
-    thread_local std::vector<int16_t> xbuf;  // per pool thread (see gemm.cpp)
+    thread_local std::vector<uint8_t> xbuf;  // per pool thread (see gemm.cpp)
     run_task(jobs[tasks[size_t(t)].job], tasks[size_t(t)], ks, xbuf);
   };
   if (pool) pool->parallel_for(int64_t(tasks.size()), body);

@@ -7,13 +7,21 @@
 // rounding of quant/quant_params.h, and the float conversions round exactly
 // as the reference does.
 //
-// The GEMM multiplies int16 operands in pairs (x86 pmaddwd: two int16
-// products summed into one int32 lane): uint8/int8 activations minus their
-// zero point and int8 weights both fit int16, and a pair's sum (at most
-// 2 * 255 * 128) cannot saturate, so the products are exact. (pmaddubsw,
-// twice as fast on u8 x s8, saturates its 16-bit pair sums: not exact.)
-// Sets: qkernels_portable.cpp (plain C++), qkernels_avx2.cpp (AVX2; also
-// used by the AVX-512 set). Tested in tests/unit/test_cpu_quant.cpp.
+// Two GEMM operand forms (QKernels::kg, the k elements one lane sums):
+// - kg 2, int16 pairs (x86 pmaddwd: two int16 products summed into one int32
+//   lane): activations minus their zero point and int8 weights both fit
+//   int16, and a pair's sum (at most 2 * 255 * 128) cannot saturate, so the
+//   products are exact. (pmaddubsw, twice as fast on u8 x s8, saturates its
+//   16-bit pair sums: not exact.)
+// - kg 4, byte quads (AVX-512 VNNI vpdpbusd: four u8 x s8 products summed
+//   into one int32 lane, no intermediate saturation): the activations are
+//   packed as raw unsigned bytes (int8 ones with their sign bit flipped, i.e.
+//   plus 128), so the sums carry zp' * sum(w) too (zp' the zero point in that
+//   unsigned form); fold_x_zero_point() (qgemm.h) takes it out of each output
+//   channel's bias once at build time. Exact mod 2^32 like the reference.
+// Sets: qkernels_portable.cpp (plain C++, pairs), qkernels_avx2.cpp (AVX2,
+// pairs; also the AVX-512 set on CPUs without VNNI), qkernels_avx512.cpp
+// (AVX-512 VNNI, quads). Tested in tests/unit/test_cpu_quant.cpp.
 #pragma once
 #include <cstdint>
 
@@ -40,20 +48,24 @@ struct QRow {
 struct QKernels {
   const char* qgemm_name;  // e.g. "qgemm_s16_avx2_6x16"
   int mr, nr;              // register tile: mr output channels x nr columns
-  // c[mr][nr] = a-panel [kp][mr][2] . b-panel [kp][nr][2] over kp int16 pairs.
-  void (*qgemm_ukernel)(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c);
-  // The same product requantized in registers: row i (output channel) with
-  // rows[i] into nr bytes at out + i * ld_out (a whole tile only).
-  void (*qgemm_requant_ukernel)(int64_t kp, const int16_t* a, const int16_t* b, const QRow* rows, uint8_t* out,
+  int kg;                  // 2: int16 pairs, 4: u8 x s8 byte quads (above)
+  int esize;               // bytes of one packed element: 2 (pairs) or 1 (quads)
+  // c[mr][nr] = a-panel [g][mr][kg] . b-panel [g][nr][kg] over g groups of kg.
+  void (*qgemm_ukernel)(int64_t g, const void* a, const void* b, int32_t* c);
+  // The same product requantized: row i (output channel) with rows[i] into
+  // nr bytes at out + i * ld_out (a whole tile only).
+  void (*qgemm_requant_ukernel)(int64_t g, const void* a, const void* b, const QRow* rows, uint8_t* out,
                                 int64_t ld_out, bool is_signed);
   // n int32 sums of one channel -> requantized n bytes (int8 if is_signed, else uint8).
   void (*requant_row)(const int32_t* acc, int64_t n, const QRow& r, void* out, bool is_signed);
-  // Packs one B panel: column j of pair p is (src[k_off[2p] + col_off[j]] -
-  // zp, src[k_off[2p+1] + col_off[j]] - zp) for j < valid, zero past it;
-  // an odd k leaves the last pair's second element 0. `step` 1 or 2:
-  // col_off[j] = col_off[0] + step * j for all nr columns (0: no such step).
+  // Packs one B panel. Pairs: column j of pair p is (src[k_off[2p] +
+  // col_off[j]] - zp, src[k_off[2p+1] + col_off[j]] - zp) as int16 for j <
+  // valid, zero past it. Quads: column j of quad q is the four bytes
+  // src[k_off[4q + e] + col_off[j]] (sign bit flipped if is_signed; zp
+  // unused). k past the end packs 0. `step` 1 or 2: col_off[j] = col_off[0]
+  // + step * j for all nr columns (0: no such step).
   void (*pack_b_panel)(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k,
-                       const int64_t* col_off, int valid, int step, int16_t* dst);
+                       const int64_t* col_off, int valid, int step, void* dst);
   // y = saturate(round_half_even(x / scale) + zp) into [lo, hi], NaN -> lo.
   void (*quantize_row)(const float* x, int64_t n, float scale, int32_t zp, int32_t lo, int32_t hi, void* out,
                        bool is_signed);
@@ -61,15 +73,21 @@ struct QKernels {
   void (*dequantize_row)(const void* x, bool is_signed, int64_t n, int32_t zp, float scale, float* out);
   // Integer Winograd F(2x2, 3x3) over one panel of nr tiles (qkernels_impl.inc):
   // the input transform into the 16 packed B panels, the output transform of
-  // one output channel's row of the 16 result tiles.
+  // one output channel's row of the 16 result tiles. Pair sets only (null
+  // in quad sets: see qkernels_pairs()).
   void (*wino_input)(const uint8_t* img, int64_t plane, int64_t wp, const int64_t* tile_off, int count, int64_t c,
                      bool is_signed, int32_t zp, int16_t* v, int64_t xs);
   void (*wino_output)(const int32_t* m, int64_t ms, int i, int32_t* y);
 };
 
-// The set for `isa` (which must be available on this CPU).
+// The set for `isa` (which must be available on this CPU): for AVX-512 the
+// VNNI quad set where the CPU has AVX-512 VNNI, else the AVX2 pair set.
 const QKernels& qkernels(Isa isa);
+// The int16 pair set for `isa` (the integer Winograd kernel's GEMM: its
+// transformed operands are int16).
+const QKernels& qkernels_pairs(Isa isa);
 const QKernels& qkernels_portable();
 const QKernels& qkernels_avx2();
+const QKernels& qkernels_avx512_vnni();
 
 }  // namespace kiln::cpu

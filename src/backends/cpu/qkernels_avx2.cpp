@@ -37,7 +37,9 @@ static inline __attribute__((always_inline)) void qgemm_tile(int64_t kp, const i
   }
 }
 
-void qgemm_ukernel(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c) {
+void qgemm_ukernel(int64_t kp, const void* av, const void* bv, int32_t* c) {
+  const int16_t* a = static_cast<const int16_t*>(av);
+  const int16_t* b = static_cast<const int16_t*>(bv);
   __m256i acc[kMr][2];
   qgemm_tile(kp, a, b, acc);
 #pragma GCC unroll 6
@@ -178,7 +180,7 @@ __attribute__((noinline)) static void requant_tile(const int32_t* c, const QRow*
   }
 }
 
-void qgemm_requant_ukernel(int64_t kp, const int16_t* a, const int16_t* b, const QRow* rows, uint8_t* out,
+void qgemm_requant_ukernel(int64_t kp, const void* a, const void* b, const QRow* rows, uint8_t* out,
                            int64_t ld_out, bool is_signed) {
   alignas(32) int32_t c[kMr * kNr];
   qgemm_ukernel(kp, a, b, c);
@@ -201,7 +203,8 @@ static inline __m256i widen16_step2(const uint8_t* p, bool is_signed, __m256i zp
 }
 
 void pack_b_panel(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k, const int64_t* col_off,
-                  int valid, int step, int16_t* dst) {
+                  int valid, int step, void* dstv) {
+  int16_t* dst = static_cast<int16_t*>(dstv);
   const int64_t kp = (k + 1) / 2;
   const uint8_t* s = static_cast<const uint8_t*>(src);
   if (step != 0 && valid == kNr) {
@@ -360,7 +363,7 @@ void wino_input(const uint8_t* img, int64_t plane, int64_t wp, const int64_t* ti
 }  // namespace qavx2
 
 const QKernels& qkernels_avx2() {
-  static const QKernels set = {"qgemm_s16_avx2_6x16", qavx2::kMr,         qavx2::kNr,
+  static const QKernels set = {"qgemm_s16_avx2_6x16", qavx2::kMr, qavx2::kNr, 2, 2,
                                &qavx2::qgemm_ukernel, &qavx2::qgemm_requant_ukernel, &qavx2::requant_row, &qavx2::pack_b_panel,
                                &qavx2::quantize_row,  &qavx2::dequantize_row,
                                &qavx2::wino_input, &qavx2::wino_output_impl<qavx2::kNr>};

@@ -12,7 +12,9 @@ constexpr int kMr = 4, kNr = 8;
 
 #include "backends/cpu/qkernels_impl.inc"
 
-void qgemm_ukernel(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c) {
+void qgemm_ukernel(int64_t kp, const void* av, const void* bv, int32_t* c) {
+  const int16_t* a = static_cast<const int16_t*>(av);
+  const int16_t* b = static_cast<const int16_t*>(bv);
   uint32_t acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kp; ++p, a += 2 * kMr, b += 2 * kNr)
     for (int i = 0; i < kMr; ++i)
@@ -31,7 +33,7 @@ void requant_row(const int32_t* acc, int64_t n, const QRow& r, void* out, bool i
   }
 }
 
-void qgemm_requant_ukernel(int64_t kp, const int16_t* a, const int16_t* b, const QRow* rows, uint8_t* out,
+void qgemm_requant_ukernel(int64_t kp, const void* a, const void* b, const QRow* rows, uint8_t* out,
                            int64_t ld_out, bool is_signed) {
   int32_t c[kMr * kNr];
   qgemm_ukernel(kp, a, b, c);
@@ -39,7 +41,8 @@ void qgemm_requant_ukernel(int64_t kp, const int16_t* a, const int16_t* b, const
 }
 
 void pack_b_panel(const void* src, bool is_signed, int32_t zp, const int64_t* k_off, int64_t k, const int64_t* col_off,
-                  int valid, int /*step*/, int16_t* dst) {
+                  int valid, int /*step*/, void* dstv) {
+  int16_t* dst = static_cast<int16_t*>(dstv);
   const int64_t kp = (k + 1) / 2;
   for (int64_t p = 0; p < kp; ++p, dst += 2 * kNr)
     for (int j = 0; j < kNr; ++j)
@@ -79,13 +82,18 @@ void dequantize_row(const void* x, bool is_signed, int64_t n, int32_t zp, float 
 }  // namespace qportable
 
 const QKernels& qkernels_portable() {
-  static const QKernels set = {"qgemm_s16_portable_4x8", qportable::kMr,         qportable::kNr,
+  static const QKernels set = {"qgemm_s16_portable_4x8", qportable::kMr, qportable::kNr, 2, 2,
                                &qportable::qgemm_ukernel, &qportable::qgemm_requant_ukernel, &qportable::requant_row, &qportable::pack_b_panel,
                                &qportable::quantize_row,  &qportable::dequantize_row,
                                &qportable::wino_input_impl<qportable::kNr>, &qportable::wino_output_impl<qportable::kNr>};
   return set;
 }
 
-const QKernels& qkernels(Isa isa) { return isa == Isa::kPortable ? qkernels_portable() : qkernels_avx2(); }
+const QKernels& qkernels_pairs(Isa isa) { return isa == Isa::kPortable ? qkernels_portable() : qkernels_avx2(); }
+
+const QKernels& qkernels(Isa isa) {
+  if (isa == Isa::kAvx512 && cpu_info().avx512_vnni) return qkernels_avx512_vnni();
+  return qkernels_pairs(isa);
+}
 
 }  // namespace kiln::cpu

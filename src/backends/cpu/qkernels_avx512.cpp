@@ -1,0 +1,170 @@
+// The AVX-512 VNNI int8 kernels (qkernels.h, byte quads); compiled with
+// -mavx512f -mavx512bw -mavx512vnni and called only after cpu_info()
+// reported AVX-512 VNNI. GEMM tile 8x32: 16 zmm int32 accumulators; per quad
+// of k, two B loads (32 columns x 4 u8) and one 4-byte weight broadcast per
+// row, each feeding two vpdpbusd (four u8 x s8 products summed into each
+// int32 lane, exact and wrapping). 64 multiply-adds per instruction against
+// the AVX2 pair kernel's 16 per two (pmaddwd + paddd).
+//
+// Activations are packed as raw bytes (int8 ones with the sign bit flipped),
+// so the sums include zp' * sum(w); the biases were corrected once at build
+// time (fold_x_zero_point, qgemm.h). Requantization, QuantizeLinear and
+// DequantizeLinear rows are the AVX2 set's: they cost a few instructions per
+// output against K multiply-adds per output here.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backends/cpu/qkernels.h"
+
+namespace kiln::cpu {
+namespace qavx512 {
+
+constexpr int kMr = 8, kNr = 32;
+
+// acc[i][0..1] = row i (output channel) of the a-panel . the b-panel.
+static inline __attribute__((always_inline)) void qgemm_tile(int64_t groups, const int8_t* a, const uint8_t* b,
+                                                             __m512i acc[kMr][2]) {
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+  for (int64_t g = 0; g < groups; ++g) {
+    const __m512i b0 = _mm512_loadu_si512(b);
+    const __m512i b1 = _mm512_loadu_si512(b + 64);
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i) {
+      int32_t quad;
+      std::memcpy(&quad, a + 4 * i, sizeof quad);
+      const __m512i av = _mm512_set1_epi32(quad);
+      acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], b0, av);
+      acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], b1, av);
+    }
+    a += 4 * kMr;
+    b += 4 * kNr;
+  }
+}
+
+void qgemm_ukernel(int64_t groups, const void* a, const void* b, int32_t* c) {
+  __m512i acc[kMr][2];
+  qgemm_tile(groups, static_cast<const int8_t*>(a), static_cast<const uint8_t*>(b), acc);
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i) {
+    _mm512_storeu_si512(c + i * kNr, acc[i][0]);
+    _mm512_storeu_si512(c + i * kNr + 16, acc[i][1]);
+  }
+}
+
+void qgemm_requant_ukernel(int64_t groups, const void* a, const void* b, const QRow* rows, uint8_t* out,
+                           int64_t ld_out, bool is_signed) {
+  alignas(64) int32_t c[kMr * kNr];
+  qgemm_ukernel(groups, a, b, c);
+  const auto requant_row = qkernels_avx2().requant_row;
+  for (int i = 0; i < kMr; ++i) requant_row(c + i * kNr, kNr, rows[i], out + i * ld_out, is_signed);
+}
+
+// 16 bytes at p, p + 2, ..., p + 30, reading no byte past p + 30.
+static inline __m128i evens16(const uint8_t* p) {
+  const __m128i evens = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), evens);
+  const __m128i hi = _mm_shuffle_epi8(_mm_srli_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 15)), 1), evens);
+  return _mm_unpacklo_epi64(lo, hi);
+}
+
+// Four rows of 32 bytes (k = 4g .. 4g + 3) -> the quad panel row of group g:
+// column j's four bytes at dst + 4j.
+static inline void store_quads(__m256i r0, __m256i r1, __m256i r2, __m256i r3, uint8_t* dst) {
+  // Within each 128-bit lane: t0 = columns 0-7 (r0, r1 interleaved) | 16-23, t1 = 8-15 | 24-31.
+  const __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
+  const __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
+  // Quads of columns 0-3 | 16-19, 4-7 | 20-23, 8-11 | 24-27, 12-15 | 28-31.
+  const __m256i q0 = _mm256_unpacklo_epi16(t0, t2), q1 = _mm256_unpackhi_epi16(t0, t2);
+  const __m256i q2 = _mm256_unpacklo_epi16(t1, t3), q3 = _mm256_unpackhi_epi16(t1, t3);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(q0, q1, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), _mm256_permute2x128_si256(q2, q3, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64), _mm256_permute2x128_si256(q0, q1, 0x31));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 96), _mm256_permute2x128_si256(q2, q3, 0x31));
+}
+
+// Columns [j0, j0 + len) at src offsets off, off + delta, ... (delta 0: one column).
+struct ColRun {
+  int j0, len, delta;
+  int64_t off;
+};
+
+void pack_b_panel(const void* src, bool is_signed, int32_t /*zp: folded into the biases*/, const int64_t* k_off,
+                  int64_t k, const int64_t* col_off, int valid, int step, void* dstv) {
+  uint8_t* dst = static_cast<uint8_t*>(dstv);
+  const uint8_t* s = static_cast<const uint8_t*>(src);
+  const int64_t groups = (k + 3) / 4;
+  const __m256i flip = _mm256_set1_epi8(char(is_signed ? 0x80 : 0));
+  if (step != 0 && valid == kNr) {  // one run of 32 columns
+    const int64_t c0 = col_off[0];
+    auto row = [&](int64_t kk) {
+      if (kk >= k) return _mm256_setzero_si256();
+      const uint8_t* p = s + k_off[kk] + c0;
+      const __m256i v = step == 1 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                                  : _mm256_set_m128i(evens16(p + 32), evens16(p));
+      return _mm256_xor_si256(v, flip);
+    };
+    for (int64_t g = 0; g < groups; ++g, dst += 4 * kNr)
+      store_quads(row(4 * g), row(4 * g + 1), row(4 * g + 2), row(4 * g + 3), dst);
+    return;
+  }
+  // Otherwise the columns split into runs (an output row ending inside the
+  // panel, a partial panel): contiguous runs are copied with masked byte
+  // loads and stores (no byte outside the run is read), the rest one by one.
+  ColRun runs[kNr];
+  int nruns = 0;
+  for (int j = 0; j < valid;) {
+    int delta = j + 1 < valid ? int(col_off[j + 1] - col_off[j]) : 0;
+    if (delta != 1 && delta != 2) delta = 0;
+    int len = 1;
+    while (delta && j + len < valid && col_off[j + len] == col_off[j] + int64_t(delta) * len) ++len;
+    runs[nruns++] = {j, len, delta, col_off[j]};
+    j += len;
+  }
+  alignas(32) uint8_t buf[4][kNr];
+  for (auto& b : buf) _mm256_store_si256(reinterpret_cast<__m256i*>(b), _mm256_setzero_si256());
+  for (int64_t g = 0; g < groups; ++g, dst += 4 * kNr) {
+    __m256i r[4];
+    for (int e = 0; e < 4; ++e) {
+      const int64_t kk = 4 * g + e;
+      if (kk >= k) {
+        r[e] = _mm256_setzero_si256();
+        continue;
+      }
+      const uint8_t* base = s + k_off[kk];
+      for (int q = 0; q < nruns; ++q) {
+        const ColRun& run = runs[q];
+        if (run.delta == 1) {
+          const __mmask32 m = run.len == 32 ? ~__mmask32(0) : (__mmask32(1) << run.len) - 1;
+          _mm256_mask_storeu_epi8(buf[e] + run.j0, m, _mm256_maskz_loadu_epi8(m, base + run.off));
+        } else {
+          for (int t = 0; t < run.len; ++t) buf[e][run.j0 + t] = base[run.off + int64_t(run.delta) * t];
+        }
+      }
+      r[e] = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(buf[e])), flip);
+    }
+    store_quads(r[0], r[1], r[2], r[3], dst);
+  }
+}
+
+}  // namespace qavx512
+
+const QKernels& qkernels_avx512_vnni() {
+  static const QKernels set = {"qgemm_u8s8_avx512vnni_8x32",
+                               qavx512::kMr,
+                               qavx512::kNr,
+                               4,
+                               1,
+                               &qavx512::qgemm_ukernel,
+                               &qavx512::qgemm_requant_ukernel,
+                               qkernels_avx2().requant_row,
+                               &qavx512::pack_b_panel,
+                               qkernels_avx2().quantize_row,
+                               qkernels_avx2().dequantize_row,
+                               nullptr,
+                               nullptr};
+  return set;
+}
+
+}  // namespace kiln::cpu
