@@ -69,6 +69,7 @@ TEST(CpuBackendQuant, QConvSweep) {
       {1, 64, 6, 5, 5, 3, 1, 0, 1, false, false, s8},    // K = 576, tiny output
       {1, 4, 10, 12, 40, 3, 2, 1, 1, true, true, u8zp},  // stride 2, 16-column panels within a row
       {2, 6, 9, 8, 36, 1, 2, 0, 1, true, false, s8},     // 1x1 stride 2 (ResNet's downsample)
+      {1, 5, 17, 6, 70, 3, 2, 1, 1, true, false, s8},    // stride 2, 32-column panels within a row
   };
   uint64_t seed = 500;
   for (const QConvCase& c : cases) check_qconv(c, seed++);
