@@ -8,9 +8,9 @@
 //
 // Activations are packed as raw bytes (int8 ones with the sign bit flipped),
 // so the sums include zp' * sum(w); the biases were corrected once at build
-// time (fold_x_zero_point, qgemm.h). Requantization, QuantizeLinear and
-// DequantizeLinear rows are the AVX2 set's: they cost a few instructions per
-// output against K multiply-adds per output here.
+// time (fold_x_zero_point, qgemm.h). Whole tiles are requantized here in
+// double precision (16 outputs per vector); requant_row, QuantizeLinear and
+// DequantizeLinear rows are the AVX2 set's.
 #include <immintrin.h>
 
 #include <cstring>
@@ -53,12 +53,48 @@ void qgemm_ukernel(int64_t groups, const void* a, const void* b, int32_t* c) {
   }
 }
 
+// 16 sums of one output channel -> 16 requantized bytes at out, in double
+// precision as the AVX2 set does (qkernels_avx2.cpp, RequantDouble): exact
+// while every |acc + bias| < 2^22; false (nothing stored) otherwise.
+static inline bool requant16(__m512i acc, const QRow& r, bool is_signed, uint8_t* out) {
+  const __m512i v = _mm512_add_epi32(acc, _mm512_set1_epi32(r.bias));
+  const __m512i a = _mm512_abs_epi32(v);  // |INT32_MIN| stays negative: not small
+  if (_mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32((1 << 22) - 1)) | _mm512_cmplt_epi32_mask(a, _mm512_setzero_si512()))
+    return false;
+  const __m512d scale = _mm512_set1_pd(r.scale);
+  const __m512d lo = _mm512_set1_pd(double(int64_t(r.lo) - r.zero_point));
+  const __m512d hi = _mm512_set1_pd(double(int64_t(r.hi) - r.zero_point));
+  auto half = [&](__m256i x) {
+    __m512d d = _mm512_mul_pd(_mm512_cvtepi32_pd(x), scale);
+    d = _mm512_roundscale_pd(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm512_cvtpd_epi32(_mm512_min_pd(_mm512_max_pd(d, lo), hi));
+  };
+  const __m512i q = _mm512_add_epi32(
+      _mm512_inserti64x4(_mm512_castsi256_si512(half(_mm512_castsi512_si256(v))), half(_mm512_extracti64x4_epi64(v, 1)), 1),
+      _mm512_set1_epi32(r.zero_point));
+  // q is within the output type's range: the saturating narrowings are exact.
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), is_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q));
+  return true;
+}
+
+// Requantizes a stored [kMr][kNr] tile; out of line so that its constants
+// stay out of the k loop's registers (see qkernels_avx2.cpp, requant_tile).
+__attribute__((noinline)) static void requant_tile(const int32_t* c, const QRow* rows, uint8_t* out, int64_t ld_out,
+                                                   bool is_signed) {
+  for (int i = 0; i < kMr; ++i) {
+    const int32_t* ci = c + i * kNr;
+    uint8_t* o = out + i * ld_out;
+    if (!requant16(_mm512_load_si512(ci), rows[i], is_signed, o) ||
+        !requant16(_mm512_load_si512(ci + 16), rows[i], is_signed, o + 16))
+      qkernels_avx2().requant_row(ci, kNr, rows[i], o, is_signed);  // 64-bit integer path
+  }
+}
+
 void qgemm_requant_ukernel(int64_t groups, const void* a, const void* b, const QRow* rows, uint8_t* out,
                            int64_t ld_out, bool is_signed) {
   alignas(64) int32_t c[kMr * kNr];
   qgemm_ukernel(groups, a, b, c);
-  const auto requant_row = qkernels_avx2().requant_row;
-  for (int i = 0; i < kMr; ++i) requant_row(c + i * kNr, kNr, rows[i], out + i * ld_out, is_signed);
+  requant_tile(c, rows, out, ld_out, is_signed);
 }
 
 // 16 bytes at p, p + 2, ..., p + 30, reading no byte past p + 30.
