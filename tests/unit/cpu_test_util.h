@@ -69,7 +69,7 @@ struct Net {
 
 inline std::vector<std::string> available_isas() {
   std::vector<std::string> out;
-  for (cpu::Isa isa : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
+  for (cpu::Isa isa : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512, cpu::Isa::kAvx512Amx})
     if (cpu::isa_available(isa)) out.emplace_back(cpu::isa_name(isa));
   return out;
 }

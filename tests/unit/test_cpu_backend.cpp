@@ -541,7 +541,7 @@ TEST(CpuBackendSession, AutoIsaIsTheBestAvailable) {
 }
 
 TEST(CpuBackendErrors, UnavailableIsaIsNamed) {
-  for (cpu::Isa isa : {cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+  for (cpu::Isa isa : {cpu::Isa::kAvx2, cpu::Isa::kAvx512, cpu::Isa::kAvx512Amx}) {
     if (cpu::isa_available(isa)) continue;
     const std::string name(cpu::isa_name(isa));
     auto s = runtime::Session::create(tiny_graph(), cpu_options(name, 1));

@@ -185,7 +185,7 @@ TEST(CpuBackendQuant, RequantRowMatchesDefinition) {
   std::mt19937_64 rng(1000);
   std::uniform_int_distribution<int32_t> acc_d(std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
   std::uniform_int_distribution<int32_t> small(-70000, 70000);
-  for (cpu::Isa isa : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+  for (cpu::Isa isa : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512, cpu::Isa::kAvx512Amx}) {
     if (!cpu::isa_available(isa)) continue;
     const cpu::QKernels& k = cpu::qkernels(isa);
     for (int trial = 0; trial < 300; ++trial) {

@@ -181,7 +181,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--min-seconds", o->min_seconds, "Timing budget when --iters is 0")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the random inputs")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "Print the results as JSON");
-  cmd->add_option("--isa", o->isa, "cpu backend kernel set: auto, portable, avx2, avx512")->capture_default_str();
+  cmd->add_option("--isa", o->isa, "cpu backend kernel set: auto, portable, avx2, avx512, avx512-amx")->capture_default_str();
   cmd->add_option("--conv3x3", o->conv3x3, "cpu backend, 3x3 stride-1 convolutions: auto (time both at compile), direct, winograd")->check(CLI::IsMember({"auto", "direct", "winograd"}))->capture_default_str();
   cmd->add_flag("--print-plan", o->print_plan, "Print the compiled plan (kernel per node) after warm-up");
   cmd->add_flag("--profile", o->profile, "Then time every step over as many runs again: time per kernel and the slowest steps");

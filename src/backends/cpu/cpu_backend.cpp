@@ -219,7 +219,7 @@ Result<std::unique_ptr<Executable>> CpuBackend::compile(const ir::Graph& g, cons
   }
   Isa isa;
   if (!parse_isa(plan.isa.empty() ? "auto" : plan.isa, &isa))
-    return make_error("unknown instruction set '" + plan.isa + "' (known: auto, portable, avx2, avx512)");
+    return make_error("unknown instruction set '" + plan.isa + "' (known: auto, portable, avx2, avx512, avx512-amx)");
   if (!isa_available(isa))
     return make_error("instruction set '" + std::string(isa_name(isa)) + "' is not available on this CPU (" +
                       describe() + ")");

@@ -1,5 +1,6 @@
 #include "backends/cpu/cpu_info.h"
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -61,6 +62,16 @@ CpuInfo detect() {
     info.avx512_vnni = zmm_os && ((l7.c >> 11) & 1);
     Regs l71 = cpuid(7, 1);
     info.avx_vnni = ymm_os && ((l71.a >> 4) & 1);
+    // AMX-TILE (edx bit 24) and AMX-INT8 (bit 25); XCR0 bits 17-18: the OS
+    // saves XTILECFG and XTILEDATA. Linux also wants each process to ask for
+    // the tile data (ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18):
+    // without it the first tile instruction faults.
+    const bool tiles_os = (xcr0 & (uint64_t(3) << 17)) == (uint64_t(3) << 17);
+    if (tiles_os && ((l7.d >> 24) & 1) && ((l7.d >> 25) & 1)) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+      info.amx_int8 = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#endif
+    }
   }
   Regs ext = cpuid(0x80000000);
   if (ext.a >= 0x80000004) {
@@ -97,6 +108,7 @@ std::string_view isa_name(Isa isa) {
     case Isa::kPortable: return "portable";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAvx512Amx: return "avx512-amx";
   }
   return "?";
 }
@@ -106,11 +118,13 @@ bool isa_available(Isa isa, const CpuInfo& info) {
     case Isa::kPortable: return true;
     case Isa::kAvx2: return info.avx2 && info.fma;
     case Isa::kAvx512: return info.avx2 && info.fma && info.avx512f && info.avx512bw && info.avx512vl && info.avx512dq;
+    case Isa::kAvx512Amx: return isa_available(Isa::kAvx512, info) && info.avx512_vnni && info.amx_int8;
   }
   return false;
 }
 
 Isa best_isa(const CpuInfo& info) {
+  if (isa_available(Isa::kAvx512Amx, info)) return Isa::kAvx512Amx;
   if (isa_available(Isa::kAvx512, info)) return Isa::kAvx512;
   if (isa_available(Isa::kAvx2, info)) return Isa::kAvx2;
   return Isa::kPortable;
@@ -121,6 +135,7 @@ bool parse_isa(std::string_view name, Isa* out) {
   else if (name == "portable") *out = Isa::kPortable;
   else if (name == "avx2") *out = Isa::kAvx2;
   else if (name == "avx512") *out = Isa::kAvx512;
+  else if (name == "avx512-amx") *out = Isa::kAvx512Amx;
   else return false;
   return true;
 }
@@ -138,6 +153,7 @@ std::string describe(const CpuInfo& info) {
   flag(info.avx512vl, "avx512vl");
   flag(info.avx512_vnni, "avx512_vnni");
   flag(info.avx_vnni, "avx_vnni");
+  flag(info.amx_int8, "amx_int8");
   s += ", L1d " + kib(info.l1d_bytes) + ", L2 " + kib(info.l2_bytes) + ", L3 " + kib(info.l3_bytes);
   s += ", " + std::to_string(info.logical_cpus) + " logical CPUs";
   return s;

@@ -14,18 +14,24 @@ struct CpuInfo {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512_vnni = false, avx_vnni = false;
+  // AMX tiles with int8 dot products, usable: the CPU has them, the OS saves
+  // the tile state, and Linux granted this process the tile data
+  // (arch_prctl ARCH_REQ_XCOMP_PERM, asked once here).
+  bool amx_int8 = false;
   int64_t l1d_bytes = 32 << 10, l2_bytes = 512 << 10, l3_bytes = 8 << 20;  // per core (L3: shared)
   int logical_cpus = 1;
 };
 
 const CpuInfo& cpu_info();
 
-// Kernel sets, best last. kAvx2 needs AVX2+FMA; kAvx512 needs F, BW, VL, DQ.
-enum class Isa { kPortable, kAvx2, kAvx512 };
+// Kernel sets, best last. kAvx2 needs AVX2+FMA; kAvx512 needs F, BW, VL, DQ;
+// kAvx512Amx ("avx512-amx") is the AVX-512 set whose int8 GEMM runs on AMX
+// tiles (needs amx_int8 and AVX-512 VNNI; fp32 is the AVX-512 set's).
+enum class Isa { kPortable, kAvx2, kAvx512, kAvx512Amx };
 std::string_view isa_name(Isa isa);
 Isa best_isa(const CpuInfo& info = cpu_info());
 bool isa_available(Isa isa, const CpuInfo& info = cpu_info());
-// "portable" | "avx2" | "avx512" | "auto" -> Isa (auto: best_isa()).
+// "portable" | "avx2" | "avx512" | "avx512-amx" | "auto" -> Isa (auto: best_isa()).
 bool parse_isa(std::string_view name, Isa* out);
 
 // One line: "AMD EPYC, avx2 fma, L1d 32 KiB, L2 512 KiB, L3 32 MiB".

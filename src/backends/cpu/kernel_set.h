@@ -143,5 +143,7 @@ const KernelSet& kernel_set(Isa isa);
 const KernelSet& kernel_set_portable();
 const KernelSet& kernel_set_avx2();
 const KernelSet& kernel_set_avx512();
+// The AVX-512 set under Isa::kAvx512Amx (its int8 GEMM is AMX's: qkernels.h).
+const KernelSet& kernel_set_avx512_amx();
 
 }  // namespace kiln::cpu

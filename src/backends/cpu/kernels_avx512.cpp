@@ -91,4 +91,13 @@ const KernelSet& kernel_set_avx512() {
   return set;
 }
 
+const KernelSet& kernel_set_avx512_amx() {
+  static const KernelSet set = [] {
+    KernelSet k = kernel_set_avx512();
+    k.isa = Isa::kAvx512Amx;
+    return k;
+  }();
+  return set;
+}
+
 }  // namespace kiln::cpu

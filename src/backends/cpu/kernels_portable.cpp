@@ -33,6 +33,7 @@ const KernelSet& kernel_set_portable() {
 const KernelSet& kernel_set(Isa isa) {
   switch (isa) {
     case Isa::kAvx512: return kernel_set_avx512();
+    case Isa::kAvx512Amx: return kernel_set_avx512_amx();
     case Isa::kAvx2: return kernel_set_avx2();
     case Isa::kPortable: break;
   }

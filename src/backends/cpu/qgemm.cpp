@@ -18,9 +18,13 @@ struct Task {
 
 void run_task(const QGemmJob& j, const Task& t, const QKernels& ks, std::vector<uint8_t>& xbuf) {
   const int mr = ks.mr, nr = ks.nr;
-  const int64_t groups = (j.k + ks.kg - 1) / ks.kg, npanels = (t.nlen + nr - 1) / nr;
+  const int64_t packed = (j.k + ks.kg - 1) / ks.kg, groups = j.w->groups(), npanels = (t.nlen + nr - 1) / nr;
   const int64_t xstride = groups * ks.kg * nr * ks.esize;  // bytes of one B panel
   xbuf.resize(size_t(npanels * xstride));
+  if (groups > packed)  // the gb padding: zero weights, but the bytes must be numbers too
+    for (int64_t q = 0; q < npanels; ++q)
+      std::memset(xbuf.data() + q * xstride + packed * ks.kg * nr * ks.esize, 0,
+                  size_t((groups - packed) * ks.kg * nr * ks.esize));
   const int64_t* k_off = j.x_view->row_off.data();
   for (int64_t q = 0; q < npanels; ++q) {
     const int64_t c0 = t.n0 + q * nr;
@@ -71,15 +75,17 @@ QPacked pack_w(const T* w, int64_t m, int64_t k, int64_t row_stride, int64_t col
   p.mr = ks.mr;
   p.kg = ks.kg;
   p.esize = ks.esize;
-  const int64_t panels = (m + p.mr - 1) / p.mr, kg = p.kg;
+  p.gb = ks.gb;
+  const int64_t panels = (m + p.mr - 1) / p.mr, kg = p.kg, gb = p.gb;
   p.data.assign(size_t(panels * p.panel_bytes()), 0);
   if (kg == 4) p.row_sum.assign(size_t(m), 0);
   for (int64_t r = 0; r < m; ++r) {
-    // Element (r, c) of panel r / mr sits at group c / kg, row r % mr, lane c % kg.
-    const int64_t base = (r / p.mr) * p.panel_bytes() / p.esize + (r % p.mr) * kg;
+    // Element (r, c) of panel r / mr sits at group block c / (kg gb), row r
+    // % mr, group (c / kg) % gb, lane c % kg.
+    const int64_t base = (r / p.mr) * p.panel_bytes() / p.esize + (r % p.mr) * gb * kg;
     for (int64_t c = 0; c < k; ++c) {
       const T v = w[r * row_stride + c * col_stride];
-      const int64_t at = base + (c / kg) * kg * p.mr + c % kg;
+      const int64_t at = base + c / (kg * gb) * (gb * kg * p.mr) + c % (kg * gb);
       if (p.esize == 2) {
         const int16_t e = int16_t(v);
         std::memcpy(p.data.data() + at * 2, &e, 2);
@@ -111,7 +117,7 @@ void qgemm(const QGemmJob* jobs, int64_t count, const QKernels& ks, ThreadPool* 
   const int mr = ks.mr, nr = ks.nr;
   int64_t kmax = 1;
   for (int64_t i = 0; i < count; ++i) kmax = std::max(kmax, jobs[i].k);
-  const int64_t col_bytes = (kmax + ks.kg - 1) / ks.kg * ks.kg * ks.esize;  // one packed column of X
+  const int64_t col_bytes = ((kmax + ks.kg - 1) / ks.kg + ks.gb - 1) / ks.gb * ks.gb * ks.kg * ks.esize;  // one packed column of X
   int64_t nb = std::clamp<int64_t>(kChunkBytes / col_bytes / nr * nr, nr, kNbMax / nr * nr);
   int64_t msplit = 1;
   // Columns are split first, down to one panel, then rows, until every

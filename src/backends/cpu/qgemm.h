@@ -21,14 +21,14 @@
 
 namespace kiln::cpu {
 
-// W [m x k] as ceil(m/mr) panels of [ceil(k/kg)][mr][kg] elements (int16
-// pairs or int8 quads), zero-padded.
+// W [m x k] as ceil(m/mr) panels of [groups() / gb][mr][gb][kg] elements
+// (int16 pairs or int8 quads), zero-padded.
 struct QPacked {
   std::vector<uint8_t> data;
   std::vector<int32_t> row_sum;  // quads: sum over k of each row (fold_x_zero_point)
   int64_t m = 0, k = 0;
-  int mr = 0, kg = 2, esize = 2;
-  int64_t groups() const { return (k + kg - 1) / kg; }
+  int mr = 0, kg = 2, esize = 2, gb = 1;
+  int64_t groups() const { return ((k + kg - 1) / kg + gb - 1) / gb * gb; }
   int64_t panel_bytes() const { return groups() * kg * mr * esize; }
   const void* panel(int64_t p) const { return data.data() + p * panel_bytes(); }
 };

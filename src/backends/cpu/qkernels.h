@@ -19,9 +19,13 @@
 //   plus 128), so the sums carry zp' * sum(w) too (zp' the zero point in that
 //   unsigned form); fold_x_zero_point() (qgemm.h) takes it out of each output
 //   channel's bias once at build time. Exact mod 2^32 like the reference.
+// Quad sets take the same packed B panels; where the A (weight) panel keeps
+// each row's k contiguous for gb groups (QKernels::gb, 16 for AMX tiles),
+// the GEMM's groups are padded to a multiple of gb (zero weights).
 // Sets: qkernels_portable.cpp (plain C++, pairs), qkernels_avx2.cpp (AVX2,
 // pairs; also the AVX-512 set on CPUs without VNNI), qkernels_avx512.cpp
-// (AVX-512 VNNI, quads). Tested in tests/unit/test_cpu_quant.cpp.
+// (AVX-512 VNNI quads in zmm registers, and AMX tiles: Isa::kAvx512Amx).
+// Tested in tests/unit/test_cpu_quant.cpp.
 #pragma once
 #include <cstdint>
 
@@ -50,7 +54,9 @@ struct QKernels {
   int mr, nr;              // register tile: mr output channels x nr columns
   int kg;                  // 2: int16 pairs, 4: u8 x s8 byte quads (above)
   int esize;               // bytes of one packed element: 2 (pairs) or 1 (quads)
-  // c[mr][nr] = a-panel [g][mr][kg] . b-panel [g][nr][kg] over g groups of kg.
+  int gb;                  // a-panel group block: 1, or 16 (AMX: whole 64-byte tile rows)
+  // c[mr][nr] = a-panel [g / gb][mr][gb][kg] . b-panel [g][nr][kg] over g
+  // groups of kg (g a multiple of gb).
   void (*qgemm_ukernel)(int64_t g, const void* a, const void* b, int32_t* c);
   // The same product requantized: row i (output channel) with rows[i] into
   // nr bytes at out + i * ld_out (a whole tile only).
@@ -81,7 +87,8 @@ struct QKernels {
 };
 
 // The set for `isa` (which must be available on this CPU): for AVX-512 the
-// VNNI quad set where the CPU has AVX-512 VNNI, else the AVX2 pair set.
+// VNNI quad set where the CPU has AVX-512 VNNI, else the AVX2 pair set; for
+// avx512-amx the AMX tile set.
 const QKernels& qkernels(Isa isa);
 // The int16 pair set for `isa` (the integer Winograd kernel's GEMM: its
 // transformed operands are int16).
@@ -89,5 +96,6 @@ const QKernels& qkernels_pairs(Isa isa);
 const QKernels& qkernels_portable();
 const QKernels& qkernels_avx2();
 const QKernels& qkernels_avx512_vnni();
+const QKernels& qkernels_avx512_amx();
 
 }  // namespace kiln::cpu

@@ -363,7 +363,7 @@ void wino_input(const uint8_t* img, int64_t plane, int64_t wp, const int64_t* ti
 }  // namespace qavx2
 
 const QKernels& qkernels_avx2() {
-  static const QKernels set = {"qgemm_s16_avx2_6x16", qavx2::kMr, qavx2::kNr, 2, 2,
+  static const QKernels set = {"qgemm_s16_avx2_6x16", qavx2::kMr, qavx2::kNr, 2, 2, 1,
                                &qavx2::qgemm_ukernel, &qavx2::qgemm_requant_ukernel, &qavx2::requant_row, &qavx2::pack_b_panel,
                                &qavx2::quantize_row,  &qavx2::dequantize_row,
                                &qavx2::wino_input, &qavx2::wino_output_impl<qavx2::kNr>};

@@ -1,6 +1,8 @@
-// The AVX-512 VNNI int8 kernels (qkernels.h, byte quads); compiled with
-// -mavx512f -mavx512bw -mavx512vnni and called only after cpu_info()
-// reported AVX-512 VNNI. GEMM tile 8x32: 16 zmm int32 accumulators; per quad
+// The AVX-512 int8 kernels (qkernels.h, byte quads): the VNNI set, and the
+// AMX set (Isa::kAvx512Amx, further below) that shares its packing and
+// requantization. Compiled with -mavx512f -mavx512bw -mavx512vnni -mamx-tile
+// -mamx-int8; each set is called only after cpu_info() reported it. VNNI GEMM
+// tile 8x32: 16 zmm int32 accumulators; per quad
 // of k, two B loads (32 columns x 4 u8) and one 4-byte weight broadcast per
 // row, each feeding two vpdpbusd (four u8 x s8 products summed into each
 // int32 lane, exact and wrapping). 64 multiply-adds per instruction against
@@ -77,11 +79,11 @@ static inline bool requant16(__m512i acc, const QRow& r, bool is_signed, uint8_t
   return true;
 }
 
-// Requantizes a stored [kMr][kNr] tile; out of line so that its constants
+// Requantizes a stored [mr][kNr] tile; out of line so that its constants
 // stay out of the k loop's registers (see qkernels_avx2.cpp, requant_tile).
-__attribute__((noinline)) static void requant_tile(const int32_t* c, const QRow* rows, uint8_t* out, int64_t ld_out,
-                                                   bool is_signed) {
-  for (int i = 0; i < kMr; ++i) {
+__attribute__((noinline)) static void requant_tile(const int32_t* c, int mr, const QRow* rows, uint8_t* out,
+                                                   int64_t ld_out, bool is_signed) {
+  for (int i = 0; i < mr; ++i) {
     const int32_t* ci = c + i * kNr;
     uint8_t* o = out + i * ld_out;
     if (!requant16(_mm512_load_si512(ci), rows[i], is_signed, o) ||
@@ -94,7 +96,7 @@ void qgemm_requant_ukernel(int64_t groups, const void* a, const void* b, const Q
                            int64_t ld_out, bool is_signed) {
   alignas(64) int32_t c[kMr * kNr];
   qgemm_ukernel(groups, a, b, c);
-  requant_tile(c, rows, out, ld_out, is_signed);
+  requant_tile(c, kMr, rows, out, ld_out, is_signed);
 }
 
 // 16 bytes at p, p + 2, ..., p + 30, reading no byte past p + 30.
@@ -126,6 +128,41 @@ struct ColRun {
   int64_t off;
 };
 
+// The panel's rows from N runs of columns (the first `n` used), each one
+// masked load merged at its columns; with N small the loop keeps every run's
+// mask and offset in registers.
+template <int N>
+static void pack_runs(const uint8_t* s, const ColRun* runs, const int64_t* k_off, int64_t k, __m256i flip,
+                      uint8_t* dst, int n = N) {
+  __mmask32 mask1[N];  // step 1: the run's columns
+  __mmask64 mask2[N];  // step 2: the run's even bytes, from the load's base
+  int64_t at[N];       // lane j of the load is byte base + off + delta (j - j0)
+  bool even[N];
+  for (int q = 0; q < n; ++q) {
+    const ColRun& run = runs[q];
+    const uint64_t cols = (run.len == 32 ? ~uint64_t(0) >> 32 : (uint64_t(1) << run.len) - 1) << run.j0;
+    mask1[q] = __mmask32(cols);
+    uint64_t evens = 0;
+    for (int j = 0; j < kNr; ++j)
+      if ((cols >> j) & 1) evens |= uint64_t(1) << (2 * j);
+    mask2[q] = evens;
+    at[q] = run.off - int64_t(run.delta) * run.j0;
+    even[q] = run.delta == 2;
+  }
+  auto row = [&](int64_t kk) {
+    __m256i r = _mm256_setzero_si256();
+    if (kk >= k) return r;
+    const uint8_t* base = s + k_off[kk];
+#pragma GCC unroll 4
+    for (int q = 0; q < n; ++q)  // zeroing loads OR-ed together: no chain through r
+      r = _mm256_or_si256(r, even[q] ? _mm512_cvtepi16_epi8(_mm512_maskz_loadu_epi8(mask2[q], base + at[q]))
+                                     : _mm256_maskz_loadu_epi8(mask1[q], base + at[q]));
+    return _mm256_xor_si256(r, flip);
+  };
+  const int64_t groups = (k + 3) / 4;
+  for (int64_t g = 0; g < groups; ++g, dst += 4 * kNr) store_quads(row(4 * g), row(4 * g + 1), row(4 * g + 2), row(4 * g + 3), dst);
+}
+
 void pack_b_panel(const void* src, bool is_signed, int32_t /*zp: folded into the biases*/, const int64_t* k_off,
                   int64_t k, const int64_t* col_off, int valid, int step, void* dstv) {
   uint8_t* dst = static_cast<uint8_t*>(dstv);
@@ -146,8 +183,11 @@ void pack_b_panel(const void* src, bool is_signed, int32_t /*zp: folded into the
     return;
   }
   // Otherwise the columns split into runs (an output row ending inside the
-  // panel, a partial panel): contiguous runs are copied with masked byte
-  // loads and stores (no byte outside the run is read), the rest one by one.
+  // panel, a partial panel). Each run (of step 1 or 2; a lone column is a
+  // run of step 1) is one masked load merged into the row's register at its
+  // columns (lanes outside the mask are not read: the load's base may lie
+  // before the run). (Masked stores into a buffer read back whole were 7x
+  // slower: store forwarding fails.)
   ColRun runs[kNr];
   int nruns = 0;
   for (int j = 0; j < valid;) {
@@ -155,42 +195,107 @@ void pack_b_panel(const void* src, bool is_signed, int32_t /*zp: folded into the
     if (delta != 1 && delta != 2) delta = 0;
     int len = 1;
     while (delta && j + len < valid && col_off[j + len] == col_off[j] + int64_t(delta) * len) ++len;
-    runs[nruns++] = {j, len, delta, col_off[j]};
+    runs[nruns++] = {j, len, len == 1 ? 1 : delta, col_off[j]};
     j += len;
   }
-  alignas(32) uint8_t buf[4][kNr];
-  for (auto& b : buf) _mm256_store_si256(reinterpret_cast<__m256i*>(b), _mm256_setzero_si256());
-  for (int64_t g = 0; g < groups; ++g, dst += 4 * kNr) {
-    __m256i r[4];
-    for (int e = 0; e < 4; ++e) {
-      const int64_t kk = 4 * g + e;
-      if (kk >= k) {
-        r[e] = _mm256_setzero_si256();
-        continue;
-      }
-      const uint8_t* base = s + k_off[kk];
-      for (int q = 0; q < nruns; ++q) {
-        const ColRun& run = runs[q];
-        if (run.delta == 1) {
-          const __mmask32 m = run.len == 32 ? ~__mmask32(0) : (__mmask32(1) << run.len) - 1;
-          _mm256_mask_storeu_epi8(buf[e] + run.j0, m, _mm256_maskz_loadu_epi8(m, base + run.off));
-        } else {
-          for (int t = 0; t < run.len; ++t) buf[e][run.j0 + t] = base[run.off + int64_t(run.delta) * t];
-        }
-      }
-      r[e] = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(buf[e])), flip);
-    }
-    store_quads(r[0], r[1], r[2], r[3], dst);
-  }
+  if (nruns == 1) pack_runs<1>(s, runs, k_off, k, flip, dst);
+  else if (nruns == 2) pack_runs<2>(s, runs, k_off, k, flip, dst);
+  else if (nruns == 3) pack_runs<3>(s, runs, k_off, k, flip, dst);
+  else pack_runs<kNr>(s, runs, k_off, k, flip, dst, nruns);
 }
 
+// AMX: a 32 x 32 int32 tile as four 16 x 16 tile registers (tmm0-3), fed by
+// two A tiles (tmm4-5: 16 output channels x 64 bytes of k each) and two B
+// tiles (tmm6-7: 16 quads of k x 16 columns each, read straight from the
+// 32-column quad panel above with a 128-byte row stride). tdpbsud: signed
+// weights x unsigned activations, four products summed exactly (wrapping)
+// into each int32, as vpdpbusd does. Every tile register is configured once
+// per thread to its full 16 rows x 64 bytes; partial tiles are zero-padded
+// by the packing, and only their valid part is requantized.
+namespace amx {
+
+constexpr int kMr = 32, kGb = 16;
+
+struct TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+static inline void configure() {
+  // The tile configuration is per thread state (saved by the OS on context switches).
+  thread_local bool configured = false;
+  if (configured) return;
+  alignas(64) TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  _tile_loadconfig(&cfg);
+  configured = true;
+}
+
+void qgemm_ukernel(int64_t groups, const void* a, const void* b, int32_t* c) {
+  configure();
+  const uint8_t* ap = static_cast<const uint8_t*>(a);
+  const uint8_t* bp = static_cast<const uint8_t*>(b);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t g = 0; g < groups; g += kGb) {
+    _tile_loadd(4, ap, 64);             // channels 0-15: [16][64 bytes of k]
+    _tile_loadd(5, ap + 16 * 64, 64);   // channels 16-31
+    _tile_loadd(6, bp, 4 * kNr);        // columns 0-15: [16 quads][16 x 4 bytes]
+    _tile_loadd(7, bp + 64, 4 * kNr);   // columns 16-31
+    _tile_dpbsud(0, 4, 6);
+    _tile_dpbsud(1, 4, 7);
+    _tile_dpbsud(2, 5, 6);
+    _tile_dpbsud(3, 5, 7);
+    ap += kGb * 4 * kMr;
+    bp += kGb * 4 * kNr;
+  }
+  _tile_stored(0, c, 4 * kNr);
+  _tile_stored(1, c + 16, 4 * kNr);
+  _tile_stored(2, c + 16 * kNr, 4 * kNr);
+  _tile_stored(3, c + 16 * kNr + 16, 4 * kNr);
+}
+
+void qgemm_requant_ukernel(int64_t groups, const void* a, const void* b, const QRow* rows, uint8_t* out,
+                           int64_t ld_out, bool is_signed) {
+  alignas(64) int32_t c[kMr * kNr];
+  qgemm_ukernel(groups, a, b, c);
+  requant_tile(c, kMr, rows, out, ld_out, is_signed);
+}
+
+}  // namespace amx
 }  // namespace qavx512
+
+const QKernels& qkernels_avx512_amx() {
+  static const QKernels set = {"qgemm_u8s8_amx_32x32",
+                               qavx512::amx::kMr,
+                               qavx512::kNr,
+                               4,
+                               1,
+                               qavx512::amx::kGb,
+                               &qavx512::amx::qgemm_ukernel,
+                               &qavx512::amx::qgemm_requant_ukernel,
+                               qkernels_avx2().requant_row,
+                               &qavx512::pack_b_panel,
+                               qkernels_avx2().quantize_row,
+                               qkernels_avx2().dequantize_row,
+                               nullptr,
+                               nullptr};
+  return set;
+}
 
 const QKernels& qkernels_avx512_vnni() {
   static const QKernels set = {"qgemm_u8s8_avx512vnni_8x32",
                                qavx512::kMr,
                                qavx512::kNr,
                                4,
+                               1,
                                1,
                                &qavx512::qgemm_ukernel,
                                &qavx512::qgemm_requant_ukernel,

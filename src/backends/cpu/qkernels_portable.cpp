@@ -82,7 +82,7 @@ void dequantize_row(const void* x, bool is_signed, int64_t n, int32_t zp, float 
 }  // namespace qportable
 
 const QKernels& qkernels_portable() {
-  static const QKernels set = {"qgemm_s16_portable_4x8", qportable::kMr, qportable::kNr, 2, 2,
+  static const QKernels set = {"qgemm_s16_portable_4x8", qportable::kMr, qportable::kNr, 2, 2, 1,
                                &qportable::qgemm_ukernel, &qportable::qgemm_requant_ukernel, &qportable::requant_row, &qportable::pack_b_panel,
                                &qportable::quantize_row,  &qportable::dequantize_row,
                                &qportable::wino_input_impl<qportable::kNr>, &qportable::wino_output_impl<qportable::kNr>};
@@ -92,6 +92,7 @@ const QKernels& qkernels_portable() {
 const QKernels& qkernels_pairs(Isa isa) { return isa == Isa::kPortable ? qkernels_portable() : qkernels_avx2(); }
 
 const QKernels& qkernels(Isa isa) {
+  if (isa == Isa::kAvx512Amx) return qkernels_avx512_amx();
   if (isa == Isa::kAvx512 && cpu_info().avx512_vnni) return qkernels_avx512_vnni();
   return qkernels_pairs(isa);
 }
