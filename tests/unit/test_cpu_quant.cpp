@@ -159,17 +159,19 @@ TEST(CpuBackendQuant, PerAxisQuantizeFallsBack) {
   check(net, "per-axis QuantizeLinear", "", Expect::kFallback, 0.0);
 }
 
-// ResNet's 3x3 stride-2 window, and stride 3 with dilation 2 (taps falling
-// in every stride phase of the row max).
+// ResNet's 3x3 stride-2 window (rows narrower than a vector, and rows of 37
+// and 38 columns: vector loops with tails), and stride 3 with dilation 2
+// (taps falling in every stride phase of the row max).
 TEST(CpuBackendQuant, MaxPool8Bit) {
   for (DType t : {DType::kU8, DType::kI8})
-    for (int64_t form : {0, 1}) {
+    for (int64_t form : {0, 1, 2, 3}) {
       Net net(t == DType::kU8 ? 910 + form : 920 + form);
-      ValueId x = net.input(int_tensor(t, {2, 5, 13, 12}, net.rng, t == DType::kU8 ? 0 : -128, t == DType::kU8 ? 255 : 127));
+      const Shape xs = form < 2 ? Shape{2, 5, 13, 12} : Shape{1, 3, 9, 35 + form};
+      ValueId x = net.input(int_tensor(t, xs, net.rng, t == DType::kU8 ? 0 : -128, t == DType::kU8 ? 255 : 127));
       ir::MaxPoolAttrs mp;
       mp.kernel_shape = {3, 3};
-      mp.strides = form == 0 ? std::vector<int64_t>{2, 2} : std::vector<int64_t>{3, 3};
-      mp.pads = form == 0 ? std::vector<int64_t>{1, 1, 1, 1} : std::vector<int64_t>{2, 1, 0, 2};
+      mp.strides = form != 1 ? std::vector<int64_t>{2, 2} : std::vector<int64_t>{3, 3};
+      mp.pads = form != 1 ? std::vector<int64_t>{1, 1, 1, 1} : std::vector<int64_t>{2, 1, 0, 2};
       if (form == 1) mp.dilations = {2, 2};
       ValueId y = net.node(OpKind::kMaxPool, {x}, mp);
       ASSERT_TRUE(net.done({y}));

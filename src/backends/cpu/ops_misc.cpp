@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "backends/cpu/step.h"
 #include "ir/ops/conv_geometry.h"
@@ -112,8 +115,8 @@ class PoolStep final : public Step {
   DType dtype = DType::kF32;  // MaxPool also takes u8 / i8 (quantized graphs)
   int64_t planes, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl;
   Result<void> run(RunCtx& c) override {
-    if (dtype == DType::kU8) max_planes<uint8_t>(c);
-    else if (dtype == DType::kI8) max_planes<int8_t>(c);
+    if (dtype == DType::kU8) max_planes_8bit(c, 0);
+    else if (dtype == DType::kI8) max_planes_8bit(c, 0x80);
     else if (max) max_planes<float>(c);
     else pool_planes<float>(c);
     return {};
@@ -174,6 +177,76 @@ class PoolStep final : public Step {
         }
       }
     });
+  }
+
+  // The same for 8-bit values, as unsigned bytes: int8 ones with the sign bit
+  // flipped (order-preserving; lowest() becomes 0), so that one unsigned byte
+  // max serves both (SSE2's pmaxub; this file is built for the baseline ISA,
+  // where the generic loops above stayed scalar: the u8 pool took longer
+  // than the f32 one). The stride-2 3x3 window reads the row as 16-bit words
+  // (column 2i low, 2i + 1 high): max(word i, word i >> 8, word i + 1) holds
+  // the output in its low byte.
+  void max_planes_8bit(RunCtx& c, uint8_t flip) const {
+    const uint8_t* in = static_cast<const uint8_t*>(c.addr[size_t(x)]);
+    uint8_t* out = static_cast<uint8_t*>(c.addr[size_t(y)]);
+    const int64_t wpd = std::max(pl + w, (ow - 1) * sw + (kw - 1) * dw + 1);
+    const bool pairs = sw == 2 && dw == 1 && kw == 3;
+    parallel_ranges(c.pool, planes, 1, [&](int64_t lo, int64_t hi) {
+      thread_local std::vector<uint8_t> colbuf;
+      colbuf.assign(size_t(wpd + 32), 0);  // pad columns stay 0 (lowest); slack for 16-byte loads
+      uint8_t* col = colbuf.data();
+      uint8_t* mid = col + pl;  // the image's columns
+      for (int64_t p = lo; p < hi; ++p) {
+        const uint8_t* src = in + p * h * w;
+        uint8_t* dst = out + p * oh * ow;
+        for (int64_t oy = 0; oy < oh; ++oy) {
+          const int64_t iy0 = oy * sh - pt;
+          int64_t ky = 0;
+          while (ky < kh && iy0 + ky * dh < 0) ++ky;
+          int64_t kend = kh;
+          while (kend > ky && iy0 + (kend - 1) * dh >= h) --kend;
+          uint8_t* row = dst + oy * ow;
+          if (ky == kend) {
+            std::fill(row, row + ow, flip);  // lowest(): 0 (u8) or -128 (i8)
+            continue;
+          }
+          max_row_8bit(mid, src + (iy0 + ky * dh) * w, w, flip, true);
+          for (++ky; ky < kend; ++ky) max_row_8bit(mid, src + (iy0 + ky * dh) * w, w, flip, false);
+          int64_t o = 0;
+          if (pairs) {
+#if defined(__SSE2__)
+            const __m128i lowb = _mm_set1_epi16(0xff), f = _mm_set1_epi8(char(flip));
+            for (; o + 8 <= ow; o += 8) {  // reads col[2o .. 2o + 17] (slack above)
+              const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(col + 2 * o));
+              const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(col + 2 * o + 2));
+              const __m128i m = _mm_and_si128(_mm_max_epu8(_mm_max_epu8(a, _mm_srli_epi16(a, 8)), b), lowb);
+              _mm_storel_epi64(reinterpret_cast<__m128i*>(row + o), _mm_xor_si128(_mm_packus_epi16(m, m), f));
+            }
+#endif
+            for (; o < ow; ++o) row[o] = uint8_t(std::max({col[2 * o], col[2 * o + 1], col[2 * o + 2]}) ^ flip);
+          } else {
+            for (; o < ow; ++o) {
+              uint8_t m = col[o * sw];
+              for (int64_t kx = 1; kx < kw; ++kx) m = std::max(m, col[o * sw + kx * dw]);
+              row[o] = uint8_t(m ^ flip);
+            }
+          }
+        }
+      }
+    });
+  }
+  // mid[i] = (first ? r[i] ^ flip : max(mid[i], r[i] ^ flip)) for i < n.
+  static void max_row_8bit(uint8_t* mid, const uint8_t* r, int64_t n, uint8_t flip, bool first) {
+    int64_t i = 0;
+#if defined(__SSE2__)
+    const __m128i f = _mm_set1_epi8(char(flip));
+    for (; i + 16 <= n; i += 16) {
+      __m128i v = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + i)), f);
+      if (!first) v = _mm_max_epu8(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(mid + i)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(mid + i), v);
+    }
+#endif
+    for (; i < n; ++i) mid[i] = first ? uint8_t(r[i] ^ flip) : std::max(mid[i], uint8_t(r[i] ^ flip));
   }
 
   template <class T>
