@@ -25,7 +25,7 @@ using Attrs = std::variant<NoAttrs, LeakyReluAttrs, EluAttrs, ThresholdedReluAtt
                            FlattenAttrs, ConcatAttrs, TransposeAttrs, SplitAttrs, GatherNDAttrs,
                            ScatterElementsAttrs, ScatterNDAttrs, PadAttrs, ConstantOfShapeAttrs, ShapeAttrs,
                            TriluAttrs, OneHotAttrs, CompressAttrs, EyeLikeAttrs, ReverseSequenceAttrs, ResizeAttrs,
-                           QuantizeLinearAttrs, DequantizeLinearAttrs, QConvAttrs, QGemmAttrs,
+                           QuantizeLinearAttrs, DequantizeLinearAttrs, QConvAttrs, QGemmAttrs, QAddAttrs,
                            FusedConvAttrs, FusedGemmAttrs, AttentionAttrs, ElementwiseChainAttrs>;
 
 // AttrMap of a typed struct (only non-default fields), for export and printing.

@@ -154,6 +154,7 @@ enum class OpKind : uint16_t {
   // domain "kiln": integer ops produced by passes/lower_qdq (no ONNX form)
   kQConv,
   kQGemm,
+  kQAdd,
   // domain "kiln": Conv/Gemm + activation, produced by passes/fuse_activation
   kFusedConv,
   kFusedGemm,

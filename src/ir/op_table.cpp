@@ -161,6 +161,7 @@ constexpr std::array<OpInfo, size_t(OpKind::kCount)> kOps = {{
     // domain "kiln" (ir/ops/kiln_quant.h)
     {OpKind::kQConv, "QConv", 8, 9, 1, 1, &parse_as<QConvAttrs>, &infer_qconv, "kiln"},
     {OpKind::kQGemm, "QGemm", 8, 9, 1, 1, &parse_as<QGemmAttrs>, &infer_qgemm, "kiln"},
+    {OpKind::kQAdd, "QAdd", 8, 8, 1, 1, &parse_as<QAddAttrs>, &infer_qadd, "kiln"},
     // domain "kiln" (ir/ops/kiln_fused.h)
     {OpKind::kFusedConv, "FusedConv", 2, 4, 1, 1, &parse_as<FusedConvAttrs>, &infer_fused_conv, "kiln"},
     {OpKind::kFusedGemm, "FusedGemm", 2, 3, 1, 1, &parse_as<FusedGemmAttrs>, &infer_fused_gemm, "kiln"},

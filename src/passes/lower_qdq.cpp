@@ -371,8 +371,43 @@ bool fuse_matmul(Sweep& s, int i) {
   return true;
 }
 
+// e. Add(DQ(a), DQ(b)) [-> Relu] -> Q, a and b of one shape  =>  QAdd
+// (the same float chain in one kernel, so exact by definition: no float
+// tensor between the 8-bit ones).
+bool fuse_add(Sweep& s, int i) {
+  const Node& n = s.g.nodes[size_t(i)];
+  if (n.inputs.size() != 2) return false;
+  int da = s.producer(n.inputs[0], OpKind::kDequantizeLinear), db = s.producer(n.inputs[1], OpKind::kDequantizeLinear);
+  auto a = dq_params(s, da), b = dq_params(s, db);
+  if (!a || !b) return false;
+  const ir::ValueType& ta = s.g.value(n.inputs[0]).type;
+  const ir::ValueType& tb = s.g.value(n.inputs[1]).type;
+  if (!ta.rank_known || !tb.rank_known || ta.shape != tb.shape) return false;
+  auto oc = match_output(s, n.outputs[0]);
+  if (!oc) return false;
+  const Node& dqa = s.g.nodes[size_t(da)];
+  const Node& dqb = s.g.nodes[size_t(db)];
+  Node f;
+  f.name = n.name;
+  f.op = OpKind::kQAdd;
+  f.inputs = {dqa.inputs[0],
+              a->scale_id,
+              zp_or_zero(s.g, a->zp_id, a->dtype, n.name + "_a_zero_point"),
+              dqb.inputs[0],
+              b->scale_id,
+              zp_or_zero(s.g, b->zp_id, b->dtype, n.name + "_b_zero_point"),
+              oc->y.scale_id,
+              zp_or_zero(s.g, oc->y.zp_id, oc->y.dtype, n.name + "_y_zero_point")};
+  ir::QAddAttrs at;
+  at.fused_relu = oc->relu;
+  f.attrs = at;
+  commit_fused(s, i, std::move(f), *oc);
+  return true;
+}
+
 bool fuse(Sweep& s, int i) {
   switch (s.g.nodes[size_t(i)].op) {
+    case OpKind::kAdd: return fuse_add(s, i);
     case OpKind::kConv: return fuse_conv(s, i);
     case OpKind::kGemm: return fuse_gemm(s, i);
     case OpKind::kMatMul: return fuse_matmul(s, i);

@@ -1,6 +1,6 @@
 // lower_qdq: ONNX QDQ graph (fake quant: QuantizeLinear/DequantizeLinear
 // around float Conv/Gemm/MatMul) -> true integer execution with kiln's QConv /
-// QGemm (ir/ops/kiln_quant.h), requantizing as quant/quant_params.h defines.
+// QGemm / QAdd (ir/ops/kiln_quant.h), requantizing as quant/quant_params.h defines.
 // Only exact, fully constant patterns are rewritten; anything else is left as
 // is and still runs in float. Session runs it by default (SessionOptions::lower_qdq).
 // Tested in tests/unit/test_lower_qdq.cpp.
@@ -19,9 +19,12 @@
 //      QConv/QGemm -> Max(., y_zp)    => QConv/QGemm {fused_relu = 1}.
 //      DQ(x) -> Clip(lo, hi) -> Q, same params => Clip(x, Q(lo), Q(hi)) (exact
 //      because Q is monotonic; ReLU6).
-//      GlobalAveragePool, AveragePool, Add, ... are not exact in integers: left in float.
+//      GlobalAveragePool, AveragePool, ... are not exact in integers: left in float.
 //   d. Q(DQ(x)) with identical (scale, zero point, dtype) => x (exact for
 //      normal scales), then dead nodes are removed.
+//   e. DQ(a) + DQ(b) [-> Relu] -> Q(y), a and b of one shape
+//      => QAdd(a, b) {fused_relu}: the same float chain in one kernel (the
+//      residual adds of ResNets); broadcasting adds stay in float.
 // A bias whose DQ scale is not x_scale * w_scale[c] (within 1 ulp, which covers
 // a product rounded in float or in double), or that is a float constant, is
 // re-derived: b_q = round_half_even(b_real / (x_scale * w_scale[c])) in double.
@@ -32,7 +35,7 @@
 
 namespace kiln::passes {
 
-// Returns the number of rewrites (patterns a-d) applied. The graph is
+// Returns the number of rewrites (patterns a-e) applied. The graph is
 // re-inferred and stays in topological order.
 Result<int> lower_qdq(ir::Graph& g);
 

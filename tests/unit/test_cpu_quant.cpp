@@ -129,6 +129,42 @@ Tensor tricky_floats(int64_t n, float scale, std::mt19937_64& rng) {
   return t;
 }
 
+// QAdd (the residual add of a lowered QDQ graph): u8 and i8 operands and
+// outputs, with and without the fused Relu, a length that splits over tasks
+// and 1024-element chunks with tails, and output scales that make ties.
+TEST(CpuBackendQuant, QAdd) {
+  struct Case {
+    DType ta, tb, ty;
+    float sa, sb, sy;
+    int32_t za, zb, zy;
+    bool relu;
+  };
+  const Case cases[] = {
+      {DType::kU8, DType::kU8, DType::kU8, 0.02f, 0.03f, 0.04f, 128, 3, 0, true},
+      {DType::kU8, DType::kU8, DType::kU8, 0.0625f, 0.0625f, 0.125f, 10, 250, 7, false},  // sums on half steps: ties
+      {DType::kI8, DType::kU8, DType::kI8, 0.011f, 0.07f, 0.05f, -9, 100, 4, true},
+      {DType::kI8, DType::kI8, DType::kU8, 0.5f, 0.25f, 0.003f, 0, -128, 200, false},  // saturates both ways
+  };
+  uint64_t seed = 850;
+  for (const Case& c : cases) {
+    Net net(seed++);
+    auto range = [](DType t) { return t == DType::kU8 ? std::pair<int64_t, int64_t>{0, 255} : std::pair<int64_t, int64_t>{-128, 127}; };
+    const Shape s = {1, 7, 61, 73};  // 31171 elements
+    ValueId a = net.input(int_tensor(c.ta, s, net.rng, range(c.ta).first, range(c.ta).second));
+    ValueId b = net.input(int_tensor(c.tb, s, net.rng, range(c.tb).first, range(c.tb).second));
+    ir::QAddAttrs at;
+    at.fused_relu = c.relu;
+    ValueId y = net.node(OpKind::kQAdd,
+                         {a, net.cst(scalar_f32(c.sa)), net.cst(scalar_int(c.ta, c.za)), b, net.cst(scalar_f32(c.sb)),
+                          net.cst(scalar_int(c.tb, c.zb)), net.cst(scalar_f32(c.sy)), net.cst(scalar_int(c.ty, c.zy))},
+                         at);
+    ASSERT_TRUE(net.done({y}));
+    check(net, "QAdd " + std::string(dtype_name(c.ta)) + " + " + std::string(dtype_name(c.tb)) + " -> " +
+                   std::string(dtype_name(c.ty)) + (c.relu ? " relu" : ""),
+          "add_qs8", Expect::kCpu, 0.0);
+  }
+}
+
 TEST(CpuBackendQuant, QuantizeDequantizeRoundTrip) {
   struct Case {
     DType t;

@@ -5,6 +5,7 @@
 // integer computation (int_reference.h) bit for bit. Cases that must not be
 // lowered: non-constant weights, mismatched params around MaxPool, weight zero
 // point != 0, GlobalAveragePool, shared Conv output, unrepresentable multiplier.
+// Residual adds (DQ + DQ [-> Relu] -> Q) become QAdd; broadcasting ones stay.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -406,6 +407,35 @@ TEST(LowerQdq, ClipBetweenSameParamsRunsInIntegers) {
     ASSERT_EQ(runs.integer.size(), 1u);
     EXPECT_EQ(floats(runs.integer[0]), floats(runs.fake[0])) << "upper=" << upper;
   }
+}
+
+// DQ(a) + DQ(b) [-> Relu] -> Q, operands of other params and types: one
+// QAdd, bit-identical to the float graph (ties included: 0.25 + 0.125 steps
+// land on half output steps). A broadcasting Add is left in float.
+TEST(LowerQdq, ResidualAddBecomesQAdd) {
+  for (bool relu : {true, false}) {
+    Builder bl;
+    ValueId x1 = bl.input({2, 6}, DType::kF32, "x1");
+    ValueId x2 = bl.input({2, 6}, DType::kF32, "x2");
+    ValueId s = bl.node(OpKind::kAdd, {bl.qdq(x1, 0.25f, 3, DType::kU8), bl.qdq(x2, 0.125f, -5, DType::kI8)});
+    if (relu) s = bl.node(OpKind::kRelu, {s});
+    ValueId y = bl.qdq(s, 0.25f, 10, DType::kU8);
+    ir::Graph g = bl.done({y});
+    ir::Graph l = lowered(g);
+    EXPECT_EQ(op_counts(l), (std::map<std::string, int>{{"QuantizeLinear", 2}, {"QAdd", 1}, {"DequantizeLinear", 1}}));
+    BothRuns runs = run_both(g, {f32({2, 6}, {-3.0f, -0.9f, 0.0f, 0.3f, 0.6f, 1.1f, 2.0f, 9.0f, 30.0f, -40.0f, 0.12f, 5.5f}),
+                                 f32({2, 6}, {0.1f, 0.2f, -0.3f, 0.45f, 0.8f, -1.6f, 3.3f, -9.0f, 7.0f, 2.0f, 0.06f, -0.7f})});
+    ASSERT_EQ(runs.integer.size(), 1u);
+    EXPECT_EQ(floats(runs.integer[0]), floats(runs.fake[0])) << "relu=" << relu;
+  }
+  Builder bl;
+  ValueId x1 = bl.input({2, 6}, DType::kF32, "x1");
+  ValueId x2 = bl.input({6}, DType::kF32, "x2");
+  ValueId y = bl.qdq(bl.node(OpKind::kAdd, {bl.qdq(x1, 0.25f, 3, DType::kU8), bl.qdq(x2, 0.125f, -5, DType::kI8)}), 0.25f,
+                     10, DType::kU8);
+  ir::Graph l = lowered(bl.done({y}));
+  EXPECT_EQ(op_counts(l).count("QAdd"), 0u);
+  EXPECT_EQ(op_counts(l).count("Add"), 1u);
 }
 
 // ---- cases the pass must leave alone ----

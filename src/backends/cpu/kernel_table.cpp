@@ -43,6 +43,7 @@ constexpr Row kRows[] = {
     {OpKind::kLayerNormalization, &build_layernorm},
     {OpKind::kQConv, &build_qconv},
     {OpKind::kQGemm, &build_qgemm},
+    {OpKind::kQAdd, &build_qadd},
     {OpKind::kQuantizeLinear, &build_quantize},
     {OpKind::kDequantizeLinear, &build_dequantize},
 };

@@ -214,16 +214,17 @@ class DequantizeStep final : public Step {
 
 // The f32 scale and 8-bit zero point of a per-tensor QuantizeLinear /
 // DequantizeLinear (inputs 1 and 2); false with *why otherwise.
-bool per_tensor_params(const BuildCtx& b, float* scale, int32_t* zp, std::string* why) {
-  const Tensor* s = b.constant(1);
+// The scale and zero point at inputs `at` and `at` + 1 (Q/DQ: 1 and 2).
+bool per_tensor_params(const BuildCtx& b, float* scale, int32_t* zp, std::string* why, size_t at = 1) {
+  const Tensor* s = b.constant(at);
   if (!s || s->numel() != 1 || s->dtype() != DType::kF32) {
     *why = "scale is not a constant f32 scalar (per-axis and blocked run on the reference)";
     return false;
   }
   *scale = s->data<float>()[0];
   *zp = 0;
-  if (b.has(2)) {
-    const Tensor* z = b.constant(2);
+  if (b.has(at + 1)) {
+    const Tensor* z = b.constant(at + 1);
     if (!z || z->shape() != s->shape()) {
       *why = "zero point is not a constant of the scale's shape";
       return false;
@@ -232,6 +233,64 @@ bool per_tensor_params(const BuildCtx& b, float* scale, int32_t* zp, std::string
   }
   return true;
 }
+
+// QAdd: the float chain DQ(a) + DQ(b) [-> Relu] -> Q over chunks that stay
+// in L1, with the kernel set's DQ and Q rows (bit-identical to the ONNX ops:
+// qkernels.h) and the float add and Relu between them.
+class QAddStep final : public Step {
+ public:
+  ir::ValueId a, b, y;
+  int64_t count = 0;
+  float sa = 1, sb = 1, sy = 1;
+  int32_t za = 0, zb = 0, zy = 0, lo = 0, hi = 255;
+  bool a_signed = false, b_signed = false, y_signed = false, relu = false;
+  const QKernels* qk = nullptr;
+  Result<void> run(RunCtx& rc) override {
+    const uint8_t* pa = static_cast<const uint8_t*>(rc.addr[size_t(a)]);
+    const uint8_t* pb = static_cast<const uint8_t*>(rc.addr[size_t(b)]);
+    uint8_t* out = static_cast<uint8_t*>(rc.addr[size_t(y)]);
+    constexpr int64_t kChunk = 1024;
+    parallel_ranges(rc.pool, count, 16384, [&](int64_t lo_i, int64_t hi_i) {
+      alignas(64) float fa[kChunk], fb[kChunk];
+      for (int64_t i0 = lo_i; i0 < hi_i; i0 += kChunk) {
+        const int64_t n = std::min(kChunk, hi_i - i0);
+        qk->dequantize_row(pa + i0, a_signed, n, za, sa, fa);
+        qk->dequantize_row(pb + i0, b_signed, n, zb, sb, fb);
+        for (int64_t i = 0; i < n; ++i) fa[i] += fb[i];
+        if (relu)
+          for (int64_t i = 0; i < n; ++i) fa[i] = fa[i] > 0.0f ? fa[i] : 0.0f;
+        qk->quantize_row(fa, n, sy, zy, lo, hi, out + i0, y_signed);
+      }
+    });
+    return {};
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Step>> build_qadd(const BuildCtx& b, std::string* why) {
+  auto st = std::make_unique<QAddStep>();
+  if (b.in_type(0).shape != b.in_type(3).shape || !is_static(b.in_type(0).shape))
+    return decline(why, "a and b differ in shape or are not static");
+  if (!per_tensor_params(b, &st->sa, &st->za, why, 1) || !per_tensor_params(b, &st->sb, &st->zb, why, 4) ||
+      !per_tensor_params(b, &st->sy, &st->zy, why, 6))
+    return std::unique_ptr<Step>();
+  st->a = b.n.inputs[0];
+  st->b = b.n.inputs[3];
+  st->y = b.n.outputs[0];
+  st->count = numel(b.in_type(0).shape);
+  st->a_signed = b.in_type(0).dtype == DType::kI8;
+  st->b_signed = b.in_type(3).dtype == DType::kI8;
+  st->y_signed = b.out_type().dtype == DType::kI8;
+  st->lo = st->y_signed ? -128 : 0;
+  st->hi = st->y_signed ? 127 : 255;
+  st->relu = b.n.attr<ir::QAddAttrs>().fused_relu != 0;
+  st->qk = &qkernels(b.ks.isa);
+  st->kernel = std::string("add_qs8 (dequantize, add, ") + (st->relu ? "relu, " : "") + "quantize)";
+  return std::unique_ptr<Step>(std::move(st));
+}
+
+namespace {
 
 // Depthwise QConv (one input and one output channel per group, MobileNet's
 // 3x3 layers): each plane is widened to int16 minus the zero point into a

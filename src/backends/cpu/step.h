@@ -78,6 +78,7 @@ Result<std::unique_ptr<Step>> build_layernorm(const BuildCtx& b, std::string* wh
 // Integer ops (ops_quant.cpp).
 Result<std::unique_ptr<Step>> build_qconv(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_qgemm(const BuildCtx& b, std::string* why);
+Result<std::unique_ptr<Step>> build_qadd(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_quantize(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_dequantize(const BuildCtx& b, std::string* why);
 

@@ -170,6 +170,7 @@ const KernelRow kRows[] = {
     // quant_kiln.cpp
     {OpKind::kQConv, run_qconv},
     {OpKind::kQGemm, run_qgemm},
+    {OpKind::kQAdd, run_qadd},
     // end quant_kiln
     // fused.cpp
     {OpKind::kFusedConv, run_fused_conv},

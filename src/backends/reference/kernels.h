@@ -152,6 +152,7 @@ Result<void> run_qlinear_conv(KernelCtx&);
 // quant_kiln.cpp (domain "kiln"; integer sums shared with quant_linear.cpp in quant_int.h)
 Result<void> run_qconv(KernelCtx&);
 Result<void> run_qgemm(KernelCtx&);
+Result<void> run_qadd(KernelCtx&);
 // end quant_kiln
 
 // fused.cpp (domain "kiln": Conv/Gemm + activation from passes/fuse_activation)

@@ -1,4 +1,5 @@
-// Reference kernels for kiln's integer ops QConv and QGemm (ir/ops/kiln_quant.h):
+// Reference kernels for kiln's integer ops QConv, QGemm and QAdd (ir/ops/kiln_quant.h).
+// QConv and QGemm:
 // exact int32 accumulation of (x - x_zp) * w (+ bias) (quant_int.h), then per
 // output channel the fixed-point requantization of quant/quant_params.h:
 //   y = clamp(rshift_round_half_even(acc * m_c, s_c) + y_zp, lo, qmax),
@@ -137,6 +138,38 @@ Result<void> run_qgemm(KernelCtx& c) {
   }
   KILN_ASSIGN(OutputParams p, output_params(c, n, at.fused_relu));
   return write_output(c, acc, p, rows, n, 1, c.out[0]);
+}
+
+Result<void> run_qadd(KernelCtx& c) {
+  // a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point
+  KILN_TRY(check_required(c));
+  const auto& at = c.attr<ir::QAddAttrs>();
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(3);
+  if (a.shape() != b.shape())
+    return c.fail("a " + shape_str(a.shape()) + " and b " + shape_str(b.shape()) + " must have one shape");
+  KILN_ASSIGN(double as, scalar_param(c, c.input(1), "a_scale"));
+  KILN_ASSIGN(double az, scalar_param(c, c.input(2), "a_zero_point"));
+  KILN_ASSIGN(double bs, scalar_param(c, c.input(4), "b_scale"));
+  KILN_ASSIGN(double bz, scalar_param(c, c.input(5), "b_zero_point"));
+  KILN_ASSIGN(double ys, scalar_param(c, c.input(6), "y_scale"));
+  KILN_ASSIGN(double yz, scalar_param(c, c.input(7), "y_zero_point"));
+  const quant::QRange r = quant::qrange(c.input(7).dtype());
+  const std::vector<int32_t> av = quant::to_int32(a), bv = quant::to_int32(b);
+  Tensor& y = c.out[0];
+  auto put = [&](auto* out) {
+    using T = std::remove_pointer_t<decltype(out)>;
+    for (size_t i = 0; i < av.size(); ++i) {
+      // The float chain: DQ, DQ, Add[, Relu], Q (quant_params.h).
+      float s = kiln::quant::dequantize_value(av[i], float(as), int32_t(az)) + kiln::quant::dequantize_value(bv[i], float(bs), int32_t(bz));
+      if (at.fused_relu && !(s > 0.0f)) s = 0.0f;
+      out[i] = T(kiln::quant::quantize_value(s, float(ys), int32_t(yz), r.lo, r.hi));
+    }
+  };
+  if (y.dtype() == DType::kI8) put(y.data<int8_t>());
+  else if (y.dtype() == DType::kU8) put(y.data<uint8_t>());
+  else return c.unsupported_dtype(y.dtype());
+  return {};
 }
 
 }  // namespace kiln::ref

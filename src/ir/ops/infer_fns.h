@@ -44,6 +44,7 @@ Result<void> infer_qlinear_conv(InferCtx&);
 Result<void> infer_qlinear_matmul(InferCtx&);
 Result<void> infer_qconv(InferCtx&);  // kiln_quant.cpp
 Result<void> infer_qgemm(InferCtx&);  // kiln_quant.cpp
+Result<void> infer_qadd(InferCtx&);   // kiln_quant.cpp
 Result<void> infer_fused_conv(InferCtx&);  // kiln_fused.cpp
 Result<void> infer_fused_gemm(InferCtx&);  // kiln_fused.cpp
 Result<void> infer_attention(InferCtx&);  // kiln_fused.cpp

@@ -1,4 +1,4 @@
-// Shape and dtype inference for kiln's integer ops QConv and QGemm (domain
+// Shape and dtype inference for kiln's integer ops QConv, QGemm and QAdd (domain
 // "kiln", attributes in ir/ops/kiln_quant.h). Beyond shapes they check what the
 // integer kernels rely on: 8-bit activations, scalar activation parameters,
 // per-tensor or per-output-channel weight scales, zero weight zero points.
@@ -157,6 +157,35 @@ Result<void> infer_qgemm(InferCtx& c) {
   Shape s(x.shape.begin(), x.shape.end() - 1);
   s.push_back(b.rank_known ? b.shape[a.transB ? 0 : 1] : c.fresh_dim());
   c.out[0] = ValueType{out, s, true};
+  return {};
+}
+
+Result<void> infer_qadd(InferCtx& c) {
+  const auto& at = c.attr<QAddAttrs>();
+  if (at.fused_relu != 0 && at.fused_relu != 1)
+    return c.fail("fused_relu " + std::to_string(at.fused_relu) + " must be 0 or 1");
+  const char* names[8] = {"a", "a_scale", "a_zero_point", "b", "b_scale", "b_zero_point", "y_scale", "y_zero_point"};
+  for (size_t i = 0; i < 8; ++i) KILN_TRY(require(c, i, names[i]));
+  for (size_t i : {size_t(0), size_t(3)}) {
+    if (!is_8bit(c.in[i].dtype)) return c.fail(std::string(names[i]) + " has dtype " + dt_str(c.in[i].dtype) + ", expected i8 or u8");
+    KILN_TRY(check_zp(c, i + 2, i, names[i + 2]));
+  }
+  for (size_t i : {size_t(1), size_t(4), size_t(6)}) {
+    if (c.in[i].dtype != DType::kF32) return c.fail(std::string(names[i]) + " has dtype " + dt_str(c.in[i].dtype) + ", expected f32");
+    KILN_TRY(check_scalar(c, i, names[i]));
+  }
+  for (size_t i : {size_t(2), size_t(5), size_t(7)}) KILN_TRY(check_scalar(c, i, names[i]));
+  if (!is_8bit(c.in[7].dtype))
+    return c.fail("y_zero_point has dtype " + dt_str(c.in[7].dtype) + ", expected i8 or u8 (the output dtype)");
+  const ValueType& a = c.in[0];
+  const ValueType& b = c.in[3];
+  if (a.rank_known && b.rank_known && a.shape != b.shape)
+    return c.fail("a " + shape_str(a.shape) + " and b " + shape_str(b.shape) + " must have one shape (QAdd does not broadcast)");
+  if (!a.rank_known && !b.rank_known) {
+    c.set_unknown(0, c.in[7].dtype, -1);
+    return {};
+  }
+  c.out[0] = ValueType{c.in[7].dtype, a.rank_known ? a.shape : b.shape, true};
   return {};
 }
 

@@ -1,6 +1,6 @@
 // Attributes of kiln's own integer ops (domain "kiln"), which passes/lower_qdq
 // produces from ONNX QDQ patterns: QConv and QGemm, requantizing exactly as
-// quant/quant_params.h defines. They have no ONNX form (the exporter refuses them).
+// quant/quant_params.h defines, and QAdd. They have no ONNX form (the exporter refuses them).
 // Shape inference: ir/ops/kiln_quant.cpp. Kernels: backends/reference/quant_kiln.cpp.
 #pragma once
 #include "ir/ops/nn.h"
@@ -27,6 +27,17 @@ struct QGemmAttrs {
     v("transB", transB);
     v("fused_relu", fused_relu);
   }
+};
+
+// QAdd(a_q, a_scale, a_zp, b_q, b_scale, b_zp, y_scale, y_zp): a residual
+// add of two 8-bit tensors of one shape (no broadcasting), exactly the float
+// chain it replaces: y = Q(DQ(a) + DQ(b)), or Q(Relu(DQ(a) + DQ(b))) with
+// fused_relu = 1; each step rounds as the ONNX ops do (DQ: float(q - zp) *
+// scale; the add in float; Q: float division, round half to even, saturate).
+// Per-tensor parameters only.
+struct QAddAttrs {
+  int64_t fused_relu = 0;
+  template <class V> void fields(V& v) { v("fused_relu", fused_relu); }
 };
 
 }  // namespace kiln::ir
