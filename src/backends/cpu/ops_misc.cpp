@@ -149,10 +149,8 @@ class PoolStep final : public Step {
         T* dst = out + p * oh * ow;
         for (int64_t oy = 0; oy < oh; ++oy) {
           const int64_t iy0 = oy * sh - pt;
-          int64_t ky = 0;
-          while (ky < kh && iy0 + ky * dh < 0) ++ky;
-          int64_t kend = kh;
-          while (kend > ky && iy0 + (kend - 1) * dh >= h) --kend;
+          int64_t ky = 0, kend = 0;
+          window_rows(iy0, &ky, &kend);
           T* row = dst + oy * ow;
           if (ky == kend) {
             std::fill(row, row + ow, std::numeric_limits<T>::lowest());
@@ -179,6 +177,14 @@ class PoolStep final : public Step {
     });
   }
 
+  // The window rows [ky, kend) inside the image, for a window starting at input row iy0.
+  void window_rows(int64_t iy0, int64_t* ky, int64_t* kend) const {
+    *ky = 0;
+    while (*ky < kh && iy0 + *ky * dh < 0) ++*ky;
+    *kend = kh;
+    while (*kend > *ky && iy0 + (*kend - 1) * dh >= h) --*kend;
+  }
+
   // The same for 8-bit values, as unsigned bytes: int8 ones with the sign bit
   // flipped (order-preserving; lowest() becomes 0), so that one unsigned byte
   // max serves both (SSE2's pmaxub; this file is built for the baseline ISA,
@@ -201,10 +207,8 @@ class PoolStep final : public Step {
         uint8_t* dst = out + p * oh * ow;
         for (int64_t oy = 0; oy < oh; ++oy) {
           const int64_t iy0 = oy * sh - pt;
-          int64_t ky = 0;
-          while (ky < kh && iy0 + ky * dh < 0) ++ky;
-          int64_t kend = kh;
-          while (kend > ky && iy0 + (kend - 1) * dh >= h) --kend;
+          int64_t ky = 0, kend = 0;
+          window_rows(iy0, &ky, &kend);
           uint8_t* row = dst + oy * ow;
           if (ky == kend) {
             std::fill(row, row + ow, flip);  // lowest(): 0 (u8) or -128 (i8)
