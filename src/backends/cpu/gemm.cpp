@@ -301,8 +301,21 @@ void run_task(const GemmJob& j, const Task& t, const KernelSet& ks, std::vector<
           } else {
             // Right edge tile: compute the full tile (or its left half,
             // when the valid part fits) into scratch and copy the valid part.
+            // Just past half (a 7x7 image's 49 = 32 + 17 columns): the left
+            // half and the narrow kernel on the rest, 13 FMAs per k where
+            // the full tile took 24.
+            const int64_t half = nr / 2;
+            const bool split = nv > half && nv - half <= ks.narrow_cols;
             if (!first)
-              for (int64_t i = 0; i < mv; ++i) std::memcpy(tile + i * nr, c + i * j.ldc, sizeof(float) * size_t(nv));
+              for (int64_t i = 0; i < mv; ++i)
+                std::memcpy(tile + i * nr, c + i * j.ldc, sizeof(float) * size_t(split ? half : nv));
+            if (split) {
+              ks.gemm_ukernel_half(kc, ap, bp, tile, nr, !first);
+              for (int64_t i = 0; i < mv; ++i) std::memcpy(c + i * j.ldc, tile + i * nr, sizeof(float) * size_t(half));
+              ks.gemm_ukernel_narrow(kc, ap, bp + half, nr, int(nv - half), c + half, j.ldc, !first, int(mv));
+              if (last) apply_epilogue(j.epi, ks, c, j.ldc, m0, n0, mv, nv);
+              continue;
+            }
             if (2 * nv <= nr) ks.gemm_ukernel_half(kc, ap, bp, tile, nr, !first);
             else ks.gemm_ukernel(kc, ap, bp, nr, tile, nr, !first, nullptr, mr);
             for (int64_t i = 0; i < mv; ++i) std::memcpy(c + i * j.ldc, tile + i * nr, sizeof(float) * size_t(nv));

@@ -4,6 +4,7 @@
 // per k step, within AVX-512's 32 registers.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "backends/cpu/kernel_set.h"
@@ -11,6 +12,7 @@
 namespace kiln::cpu {
 namespace avx512 {
 #include "backends/cpu/kernels_impl.inc"
+#include "backends/cpu/kernels_ymm.inc"
 
 // Stores one row of a tile (two vectors) with the epilogue applied.
 static inline __attribute__((always_inline)) void store_row(__m512 lo, __m512 hi, float* row, bool accumulate,
@@ -67,6 +69,78 @@ static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, int64
     if (i < rows) store_row(acc[i][0], acc[i][1], c + i * ldc, accumulate, e, i);
   }
 }
+
+// The left half of the 12x32 tile: one B vector and twelve accumulators per
+// k (the compiler-vectorized template kept its 12x16 array in memory: the
+// 16 columns left of a 784-column matrix took 25% of its time).
+static void gemm_ukernel_12x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  __m512 acc[12];
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, acc[i]);
+    a += 12;
+    b += 32;
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i)
+    _mm512_storeu_ps(c + i * ldc, accumulate ? _mm512_add_ps(acc[i], _mm512_loadu_ps(c + i * ldc)) : acc[i]);
+}
+
+// The narrow tail (KernelSet::gemm_ukernel_narrow): lanes 0..11 of a vector
+// are the tile's twelve rows (A's panel row, loaded masked), one accumulator
+// per column and k phase: KP phases keep enough FMAs in flight when there
+// are few columns. A column costs one FMA per k here, twelve in the half tile.
+template <int COLS, int KP>
+static void gemm_narrow_12(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                           bool accumulate, int rows) {
+  __m512 acc[KP][COLS];
+#pragma GCC unroll 8
+  for (int p = 0; p < KP; ++p)
+#pragma GCC unroll 8
+    for (int j = 0; j < COLS; ++j) acc[p][j] = _mm512_setzero_ps();
+  const __mmask16 twelve = 0x0FFF;
+  int64_t k = 0;
+  for (; k + KP <= kc; k += KP) {
+#pragma GCC unroll 8
+    for (int p = 0; p < KP; ++p) {
+      const __m512 av = _mm512_maskz_loadu_ps(twelve, a + (k + p) * 12);
+#pragma GCC unroll 8
+      for (int j = 0; j < COLS; ++j)
+        acc[p][j] = _mm512_fmadd_ps(av, _mm512_set1_ps(b[(k + p) * ldb + j]), acc[p][j]);
+    }
+  }
+  for (; k < kc; ++k) {
+    const __m512 av = _mm512_maskz_loadu_ps(twelve, a + k * 12);
+#pragma GCC unroll 8
+    for (int j = 0; j < COLS; ++j) acc[0][j] = _mm512_fmadd_ps(av, _mm512_set1_ps(b[k * ldb + j]), acc[0][j]);
+  }
+  alignas(64) float v[COLS][16];
+#pragma GCC unroll 8
+  for (int j = 0; j < COLS; ++j) {
+    __m512 s = acc[0][j];
+#pragma GCC unroll 8
+    for (int p = 1; p < KP; ++p) s = _mm512_add_ps(s, acc[p][j]);
+    _mm512_store_ps(v[j], s);
+  }
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < COLS; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + v[j][i] : v[j][i];
+}
+static void gemm_ukernel_narrow_12(int64_t kc, const float* a, const float* b, int64_t ldb, int cols, float* c,
+                                   int64_t ldc, bool accumulate, int rows) {
+  switch (cols) {
+    case 1: gemm_narrow_12<1, 8>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    case 2: gemm_narrow_12<2, 4>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    case 3: gemm_narrow_12<3, 3>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    case 4: gemm_narrow_12<4, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    case 5: gemm_narrow_12<5, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    case 6: gemm_narrow_12<6, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    case 7: gemm_narrow_12<7, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+    default: gemm_narrow_12<8, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
+  }
+}
 }  // namespace avx512
 
 const KernelSet& kernel_set_avx512() {
@@ -75,19 +149,19 @@ const KernelSet& kernel_set_avx512() {
                                 12,
                                 32,
                                 &avx512::gemm_ukernel_12x32,
-                                &avx512::gemm_ukernel_plain_half<12, 32>,
-                                &avx512::gemm_ukernel_narrow_plain<12>,
-                                4,
+                                &avx512::gemm_ukernel_12x16,
+                                &avx512::gemm_ukernel_narrow_12,
+                                8,
                                 &avx512::activate_impl,
                                 &avx512::depthwise_impl,
                                 &avx512::depthwise8_impl,
                                 &avx512::softmax_rows_impl,
                                 &avx512::layernorm_rows_impl,
-                                {&avx512::winograd_input_panel_impl<32, 4>, &avx512::winograd_input_panel_impl<32, 2>},
+                                {&avx512::winograd_input_panel_f4<32>, &avx512::winograd_input_panel_impl<32, 2>},
                                 {&avx512::winograd_output_panel_impl<32, 4>, &avx512::winograd_output_panel_impl<32, 2>},
-                                nullptr,
-                                nullptr,
-                                0};
+                                &avx512::winograd_store4<32>,
+                                &avx512::conv_direct_6x16,
+                                6};
   return set;
 }
 

@@ -157,7 +157,7 @@ class WinogradStep final : public Step {
         // Whole tiles through the kernel set's vector store where it has one
         // (F(4x4), Relu / Clip / no activation); the rest element by element.
         bool whole[64];
-        const bool vec = tm == 4 && ks.winograd_store4 && nr == 16 &&
+        const bool vec = tm == 4 && ks.winograd_store4 &&
                          (d.act == Act::kNone || d.act == Act::kRelu || d.act == Act::kClip);
         for (int j = 0; j < count; ++j) whole[j] = vec && rows[j] == 4 && cols[j] == 4;
         for (int64_t i = 0; i < mv; ++i) {
