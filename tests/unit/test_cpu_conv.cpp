@@ -274,7 +274,7 @@ TEST(CpuBackendConv, LargeWeightsFewPixelsSplitByRows) {
 }
 
 // The direct strided tile (KernelSet::conv_direct, AVX2: 6 pixels x 16
-// output channels, pixels read in place), taken for stems of at most 4
+// output channels, AVX-512: 12 x 32, pixels read in place), taken for stems of at most 4
 // input channels and 64 taps or more: output channel counts that leave part
 // of a block of 16, pixel counts that leave part of a tile, batches,
 // dilation, uneven strides, asymmetric pads, Relu and Clip in the tile; and
@@ -294,6 +294,7 @@ TEST(CpuBackendConv, DirectStridedTile) {
       {{3, 4, 33, 9, 8, 5, 5, 2, 2, 1, 1, P{2, 2, 2, 2}, false}, A::kNone, false},   // 100 taps, 33 channels
       {{1, 2, 9, 15, 13, 7, 7, 2, 3, 2, 1, P{2, 1, 0, 2}, true}, A::kClip, false},   // dilation, uneven strides
       {{1, 3, 7, 4, 4, 5, 5, 3, 3, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false},     // one output pixel: a partial tile
+      {{1, 3, 40, 20, 30, 7, 7, 2, 1, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, false},  // column stride 1, 40 channels
       {{1, 3, 32, 23, 23, 3, 3, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 27 taps: not taken
       {{1, 17, 33, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, false},   // 17 channels: not taken
       {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, true},   // residual: not taken
@@ -307,10 +308,13 @@ TEST(CpuBackendConv, DirectStridedTile) {
     const bool taken = k.c.direct_tile_shape() && !k.residual && k.act != A::kHardSwish;
     const std::string what = std::string("FusedConv ") + (k.residual ? "+Z " : "") + k.c.str();
     check(net, what, taken ? k.c.direct_kernel() : "conv2d_f32_implicit_gemm");
-    if (!cpu::isa_available(cpu::Isa::kAvx2)) continue;
-    auto r = run_cpu(net.g, net.feeds, "avx2", 2);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-    EXPECT_EQ(r->plan.find("conv2d_f32_direct(avx2") != std::string::npos, taken) << what << "\n" << r->plan;
+    for (cpu::Isa isa : {cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+      if (!cpu::isa_available(isa)) continue;
+      const std::string name(cpu::isa_name(isa));
+      auto r = run_cpu(net.g, net.feeds, name, 2);
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      EXPECT_EQ(r->plan.find("conv2d_f32_direct(" + name) != std::string::npos, taken) << what << "\n" << r->plan;
+    }
   }
 }
 

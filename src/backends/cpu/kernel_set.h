@@ -127,13 +127,14 @@ struct KernelSet {
   void (*winograd_store4)(const float* y, int count, const int64_t* at, const bool* whole, const float* res,
                           float* out, int64_t ow, Act act, float lo, float hi);
   // Optional (nullptr: not in this set): a direct convolution tile of
-  // conv_px output pixels x 16 output channels, for strided convolutions
-  // (ops_conv.cpp), read without packing: out[pixel i][oc j] = bias[j] +
-  // sum over taps t < k of px[i][koff[t]] * w[t * 16 + j], then Relu/Clip
-  // (act, lo, hi), stored to out + j * plane + i for j < ocv, i < pv.
+  // conv_px output pixels x conv_oc output channels, for strided
+  // convolutions (ops_conv.cpp), read without packing: out[pixel i][oc j] =
+  // bias[j] + sum over taps t < k of px[i][koff[t]] * w[t * conv_oc + j],
+  // then Relu/Clip (act, lo, hi), stored to out + j * plane + i for j < ocv,
+  // i < pv. px has conv_px entries (those past pv repeat px[0]).
   void (*conv_direct)(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
                       int64_t plane, int ocv, int pv, const float* bias, Act act, float lo, float hi);
-  int conv_px;
+  int conv_px, conv_oc;
 };
 
 // The set for `isa` (which must be available on this CPU).

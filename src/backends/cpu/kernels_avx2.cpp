@@ -172,7 +172,8 @@ const KernelSet& kernel_set_avx2() {
                                 {&avx2::winograd_output_panel_impl<16, 4>, &avx2::winograd_output_panel_impl<16, 2>},
                                 &avx2::winograd_store4<16>,
                                 &avx2::conv_direct_6x16,
-                                6};
+                                6,
+                                16};
   return set;
 }
 

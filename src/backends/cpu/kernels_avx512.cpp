@@ -141,6 +141,66 @@ static void gemm_ukernel_narrow_12(int64_t kc, const float* a, const float* b, i
     default: gemm_narrow_12<8, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
   }
 }
+// Direct convolution tile (KernelSet::conv_direct): 12 output pixels x 32
+// output channels in the 12x32 microkernel's 24 accumulators, each pixel's
+// input broadcast from where it lies in the padded image. Pixels along one
+// output row at stride S (1 or 2) are read at fixed displacements from the
+// first (S > 0); a tile that wraps to the next row reads through its 12
+// pointers (S = 0). The tile is transposed in 8x8 blocks (pixels to lanes)
+// and each output channel's pixels stored with a lane mask.
+template <int S>
+static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
+                             int64_t plane, int ocv, int pv, const float* bias, Act act, float lo, float hi) {
+  __m512 acc[12][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  const float* p0 = px[0];
+  for (int64_t t = 0; t < k; ++t) {
+    const int64_t o = koff[t];
+    const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      const __m512 av = _mm512_set1_ps(S > 0 ? p0[o + i * S] : px[i][o]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    w += 32;
+  }
+  const __m512 bv0 = _mm512_loadu_ps(bias), bv1 = _mm512_loadu_ps(bias + 16);
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), zero = _mm512_setzero_ps();
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i)
+    for (int h = 0; h < 2; ++h) {
+      __m512 v = _mm512_add_ps(acc[i][h], h ? bv1 : bv0);
+      if (act == Act::kRelu) v = _mm512_max_ps(v, zero);
+      else if (act == Act::kClip) v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+      acc[i][h] = v;
+    }
+  for (int pg = 0; pg * 8 < pv; ++pg) {
+    const __mmask8 mask = __mmask8((1u << std::min(8, pv - pg * 8)) - 1);
+    for (int g = 0; g * 8 < ocv; ++g) {  // output channels 8g .. 8g + 7
+      __m256 r[8];
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        const int i = pg * 8 + j;
+        const __m512 v = i < 12 ? acc[i][g / 2] : zero;
+        r[j] = g % 2 ? _mm512_extractf32x8_ps(v, 1) : _mm512_castps512_ps256(v);
+      }
+      transpose8(r);
+      const int n = std::min(8, ocv - g * 8);
+      for (int c = 0; c < n; ++c) _mm256_mask_storeu_ps(out + (g * 8 + c) * plane + pg * 8, mask, r[c]);
+    }
+  }
+}
+static void conv_direct_12x32(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
+                              int64_t plane, int ocv, int pv, const float* bias, Act act, float lo, float hi) {
+  const int64_t step = px[1] - px[0];
+  bool uniform = pv == 12 && (step == 1 || step == 2);
+  for (int i = 2; i < 12 && uniform; ++i) uniform = px[i] - px[0] == i * step;
+  if (uniform && step == 2) conv_direct_tile<2>(k, w, koff, px, out, plane, ocv, pv, bias, act, lo, hi);
+  else if (uniform) conv_direct_tile<1>(k, w, koff, px, out, plane, ocv, pv, bias, act, lo, hi);
+  else conv_direct_tile<0>(k, w, koff, px, out, plane, ocv, pv, bias, act, lo, hi);
+}
 }  // namespace avx512
 
 const KernelSet& kernel_set_avx512() {
@@ -160,8 +220,9 @@ const KernelSet& kernel_set_avx512() {
                                 {&avx512::winograd_input_panel_f4<32>, &avx512::winograd_input_panel_impl<32, 2>},
                                 {&avx512::winograd_output_panel_impl<32, 4>, &avx512::winograd_output_panel_impl<32, 2>},
                                 &avx512::winograd_store4<32>,
-                                &avx512::conv_direct_6x16,
-                                6};
+                                &avx512::conv_direct_12x32,
+                                12,
+                                32};
   return set;
 }
 

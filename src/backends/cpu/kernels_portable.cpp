@@ -26,6 +26,7 @@ const KernelSet& kernel_set_portable() {
                                 {&portable::winograd_output_panel_impl<8, 4>, &portable::winograd_output_panel_impl<8, 2>},
                                 nullptr,
                                 nullptr,
+                                0,
                                 0};
   return set;
 }

@@ -30,8 +30,8 @@ class ConvStep final : public Step {
   std::vector<float> dw_weights;  // depthwise: [c][kh*kw]
   std::vector<float> dw8_weights;  // depthwise, channel-blocked: [c / 8][kh*kw][8] (empty: not taken)
   std::vector<float> bias;      // [m], zeros when absent
-  std::vector<float> dc_weights;  // direct strided kernel: [ceil(m / 16)][k][16], zero rows past m (empty: not taken)
-  std::vector<float> dc_bias;     // the same, bias padded to whole blocks of 16
+  std::vector<float> dc_weights;  // direct strided kernel: [ceil(m / oc)][k][oc] (oc = conv_oc), zero rows past m (empty: not taken)
+  std::vector<float> dc_bias;     // the same, bias padded to whole blocks of oc
   MatrixView view;              // im2col of one group of one padded image
   std::vector<float> scratch;   // padded input
   bool depthwise = false;
@@ -82,44 +82,48 @@ class ConvStep final : public Step {
   }
 
  private:
-  void pad_plane(const float* src, float* dst) const {
-    std::memset(dst, 0, sizeof(float) * size_t(s.pt * s.wp));
-    for (int64_t yy = 0; yy < s.h; ++yy) {
-      float* row = dst + (yy + s.pt) * s.wp;
+  // Padded rows [r0, r1) of all planes (row r of plane r / hp).
+  void pad_rows(const float* in, float* out, int64_t r0, int64_t r1) const {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t p = r / s.hp, yy = r % s.hp - s.pt;
+      float* row = out + r * s.wp;
+      if (yy < 0 || yy >= s.h) {
+        std::memset(row, 0, sizeof(float) * size_t(s.wp));
+        continue;
+      }
       std::memset(row, 0, sizeof(float) * size_t(s.pl));
-      std::memcpy(row + s.pl, src + yy * s.w, sizeof(float) * size_t(s.w));
+      std::memcpy(row + s.pl, in + (p * s.h + yy) * s.w, sizeof(float) * size_t(s.w));
       std::memset(row + s.pl + s.w, 0, sizeof(float) * size_t(s.wp - s.pl - s.w));
     }
-    std::memset(dst + (s.pt + s.h) * s.wp, 0, sizeof(float) * size_t((s.hp - s.pt - s.h) * s.wp));
   }
 
+  // Split by rows, not planes: a stem's 3 planes were one task, and the
+  // other thread waited out the copy (17% of resnet18's conv1).
   void pad(const float* in, float* out, ThreadPool* pool) const {
-    parallel_ranges(pool, s.n * s.c, 4, [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) pad_plane(in + p * s.h * s.w, out + p * s.hp * s.wp);
-    });
+    parallel_ranges(pool, s.n * s.c * s.hp, 32, [&](int64_t b, int64_t e) { pad_rows(in, out, b, e); });
   }
 
-  // Strided convolutions on the kernel set's direct tile (conv_px pixels x 16
-  // output channels): a task per image, block of 16 output channels and
+  // Strided convolutions on the kernel set's direct tile (conv_px pixels x
+  // conv_oc output channels): a task per image, block of output channels and
   // range of pixel tiles, so that a block's weights stay in cache across its
   // tiles; the pixels are read where they lie in the padded image.
   void run_direct(const float* in, float* out, RunCtx& c) const {
     const int64_t k = s.c * s.kh * s.kw, np = s.oh * s.ow, px_n = c.ks.conv_px;
-    const int64_t tiles = (np + px_n - 1) / px_n, blocks = (s.m + 15) / 16;
+    const int64_t oc = c.ks.conv_oc, tiles = (np + px_n - 1) / px_n, blocks = (s.m + oc - 1) / oc;
     const int threads = c.pool ? c.pool->size() : 1;
     const int64_t parts = std::clamp<int64_t>((4 * threads + s.n * blocks - 1) / (s.n * blocks), 1, tiles);
     auto body = [&](int64_t t, int) {
       const int64_t b = t / (blocks * parts), rest = t % (blocks * parts), blk = rest / parts, part = rest % parts;
       const float* img = in + b * s.c * s.hp * s.wp;
-      const float* wb = dc_weights.data() + blk * k * 16;
-      float* ob = out + (b * s.m + blk * 16) * np;
-      const int ocv = int(std::min<int64_t>(16, s.m - blk * 16));
+      const float* wb = dc_weights.data() + blk * k * oc;
+      float* ob = out + (b * s.m + blk * oc) * np;
+      const int ocv = int(std::min<int64_t>(oc, s.m - blk * oc));
       const float* px[16];
       for (int64_t tile = part * tiles / parts; tile < (part + 1) * tiles / parts; ++tile) {
         const int64_t p0 = tile * px_n;
         const int pv = int(std::min(px_n, np - p0));
         for (int64_t i = 0; i < px_n; ++i) px[i] = img + view.col_off[size_t(p0 + (i < pv ? i : 0))];
-        c.ks.conv_direct(k, wb, view.row_off.data(), px, ob + p0, np, ocv, pv, dc_bias.data() + blk * 16, act,
+        c.ks.conv_direct(k, wb, view.row_off.data(), px, ob + p0, np, ocv, pv, dc_bias.data() + blk * oc, act,
                          alpha, beta);
       }
     };
@@ -216,16 +220,16 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
     const bool act_in_tile = st.act == Act::kNone || st.act == Act::kRelu || st.act == Act::kClip;
     if (b.ks.conv_direct && s.group == 1 && (s.sh > 1 || s.sw > 1) && s.c <= 4 && kk >= 64 &&
         st.z == ir::kNoValue && act_in_tile) {
-      const int64_t blocks = (s.m + 15) / 16;
-      st.dc_weights.assign(size_t(blocks * kk * 16), 0.0f);
-      st.dc_bias.assign(size_t(blocks * 16), 0.0f);
+      const int64_t oc = b.ks.conv_oc, blocks = (s.m + oc - 1) / oc;
+      st.dc_weights.assign(size_t(blocks * kk * oc), 0.0f);
+      st.dc_bias.assign(size_t(blocks * oc), 0.0f);
       for (int64_t m = 0; m < s.m; ++m) {
         st.dc_bias[size_t(m)] = st.bias[size_t(m)];
-        for (int64_t t = 0; t < kk; ++t) st.dc_weights[size_t(((m / 16) * kk + t) * 16 + m % 16)] = wd[m * kk + t];
+        for (int64_t t = 0; t < kk; ++t) st.dc_weights[size_t(((m / oc) * kk + t) * oc + m % oc)] = wd[m * kk + t];
       }
       st.weights.clear();
       step->kernel = "conv2d_f32_direct(" + std::string(isa_name(b.ks.isa)) + " " + std::to_string(b.ks.conv_px) +
-                     "px x 16oc, no packing) " + geom;
+                     "px x " + std::to_string(oc) + "oc, no packing) " + geom;
     }
   }
   if (step->z != ir::kNoValue) step->kernel += " +residual";
