@@ -33,15 +33,18 @@ struct ConvCase {
   // The convolutions the Winograd kernel takes (when its work pays).
   bool winograd_shape() const { return group == 1 && kh == 3 && kw == 3 && sh == 1 && sw == 1 && dil == 1; }
   // Strided stems (at most 4 input channels, at least 64 taps) run the
-  // direct tile on kernel sets with one (AVX2), implicit GEMM elsewhere (and
-  // with a residual).
+  // direct tile on kernel sets with one (AVX2, AVX-512), implicit GEMM
+  // elsewhere.
   bool direct_tile_shape() const {
     return group == 1 && !depthwise() && (sh > 1 || sw > 1) && cin <= 4 && cin * kh * kw >= 64;
   }
+  // The sets whose tile is wide (AVX-512) take every kernel larger than 1x1
+  // with at least 64 taps that Winograd does not take.
+  bool wide_direct_shape() const { return group == 1 && !depthwise() && kh * kw > 1 && cin * kh * kw >= 64; }
   std::string direct_kernel() const {
-    return depthwise()           ? "conv2d_f32_depthwise_direct"
-           : direct_tile_shape() ? "conv2d_f32_implicit_gemm|conv2d_f32_direct("
-                                 : "conv2d_f32_implicit_gemm";
+    return depthwise()                                   ? "conv2d_f32_depthwise_direct"
+           : direct_tile_shape() || wide_direct_shape() ? "conv2d_f32_implicit_gemm|conv2d_f32_direct("
+                                                         : "conv2d_f32_implicit_gemm";
   }
   ir::ConvAttrs attrs() const {
     ir::ConvAttrs a;
@@ -269,17 +272,18 @@ TEST(CpuBackendConv, LargeWeightsFewPixelsSplitByRows) {
       ValueId y = fused_conv(net, c, residual ? ir::FusedActivation::kRelu : ir::FusedActivation::kNone, 0, 0, residual);
       ASSERT_TRUE(net.done({y}));
       check(net, std::string("FusedConv ") + (residual ? "+Z Relu " : "") + c.str(),
-            residual ? "conv2d_f32_implicit_gemm" : c.direct_kernel());
+            c.direct_kernel());
     }
 }
 
-// The direct strided tile (KernelSet::conv_direct, AVX2: 6 pixels x 16
-// output channels, AVX-512: 12 x 32, pixels read in place), taken for stems of at most 4
-// input channels and 64 taps or more: output channel counts that leave part
-// of a block of 16, pixel counts that leave part of a tile, batches,
-// dilation, uneven strides, asymmetric pads, Relu and Clip in the tile; and
-// shapes it does not take (implicit GEMM then): mobilenet_v2's 27-tap first
-// layer, more input channels, a residual, HardSwish.
+// The direct tile (KernelSet::conv_direct, AVX2: 6 pixels x 16 output
+// channels, AVX-512: 12 x 32, pixels read in place), taken for stems of at
+// most 4 input channels and 64 taps or more, and on AVX-512 for every kernel
+// larger than 1x1 with 64 taps or more: output channel counts that leave
+// part of a block, pixel counts that leave part of a tile, batches,
+// dilation, uneven strides, asymmetric pads, residuals, Relu and Clip in the
+// tile; and shapes it does not take (implicit GEMM then): mobilenet_v2's
+// 27-tap first layer, HardSwish, and on AVX2 more input channels.
 TEST(CpuBackendConv, DirectStridedTile) {
   using P = std::vector<int64_t>;
   using A = ir::FusedActivation;
@@ -296,8 +300,10 @@ TEST(CpuBackendConv, DirectStridedTile) {
       {{1, 3, 7, 4, 4, 5, 5, 3, 3, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false},     // one output pixel: a partial tile
       {{1, 3, 40, 20, 30, 7, 7, 2, 1, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, false},  // column stride 1, 40 channels
       {{1, 3, 32, 23, 23, 3, 3, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 27 taps: not taken
-      {{1, 17, 33, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, false},   // 17 channels: not taken
-      {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, true},   // residual: not taken
+      {{1, 17, 33, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, false},   // 17 channels: AVX-512 only
+      {{1, 17, 45, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, true},    // the same, a residual
+      {{1, 40, 37, 7, 7, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, true},    // stride 1: AVX-512 only
+      {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, true},   // a residual
       {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kHardSwish, false},
   };
   uint64_t seed = 1500;
@@ -305,11 +311,12 @@ TEST(CpuBackendConv, DirectStridedTile) {
     Net net(seed++);
     ValueId y = fused_conv(net, k.c, k.act, 0.0f, 6.0f, k.residual);
     ASSERT_TRUE(net.done({y}));
-    const bool taken = k.c.direct_tile_shape() && !k.residual && k.act != A::kHardSwish;
+    const bool act_ok = k.act != A::kHardSwish;
     const std::string what = std::string("FusedConv ") + (k.residual ? "+Z " : "") + k.c.str();
-    check(net, what, taken ? k.c.direct_kernel() : "conv2d_f32_implicit_gemm");
+    check(net, what, act_ok ? k.c.direct_kernel() : "conv2d_f32_implicit_gemm");
     for (cpu::Isa isa : {cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
       if (!cpu::isa_available(isa)) continue;
+      const bool taken = act_ok && (k.c.direct_tile_shape() || (isa == cpu::Isa::kAvx512 && k.c.wide_direct_shape()));
       const std::string name(cpu::isa_name(isa));
       auto r = run_cpu(net.g, net.feeds, name, 2);
       ASSERT_TRUE(r.ok()) << r.error().message;

@@ -129,12 +129,18 @@ struct KernelSet {
   // Optional (nullptr: not in this set): a direct convolution tile of
   // conv_px output pixels x conv_oc output channels, for strided
   // convolutions (ops_conv.cpp), read without packing: out[pixel i][oc j] =
-  // bias[j] + sum over taps t < k of px[i][koff[t]] * w[t * conv_oc + j],
-  // then Relu/Clip (act, lo, hi), stored to out + j * plane + i for j < ocv,
-  // i < pv. px has conv_px entries (those past pv repeat px[0]).
+  // bias[j] + sum over taps t < k of px[i][koff[t]] * w[t * conv_oc + j]
+  // (+ res[j * plane + i] when res is not null), then Relu/Clip (act, lo,
+  // hi), stored to out + j * plane + i for j < ocv, i < pv. px has conv_px
+  // entries (those past pv repeat px[0]).
   void (*conv_direct)(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
-                      int64_t plane, int ocv, int pv, const float* bias, Act act, float lo, float hi);
+                      const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
+                      float hi);
   int conv_px, conv_oc;
+  // Whether the direct tile also beats the implicit GEMM on layers with
+  // many input channels (strided, and stride-1 kernels larger than 1x1 that
+  // Winograd does not take), not only on stems of at most 4 channels.
+  bool conv_direct_wide;
 };
 
 // The set for `isa` (which must be available on this CPU).

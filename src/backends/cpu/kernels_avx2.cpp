@@ -173,7 +173,8 @@ const KernelSet& kernel_set_avx2() {
                                 &avx2::winograd_store4<16>,
                                 &avx2::conv_direct_6x16,
                                 6,
-                                16};
+                                16,
+                                false};
   return set;
 }
 

@@ -146,11 +146,13 @@ static void gemm_ukernel_narrow_12(int64_t kc, const float* a, const float* b, i
 // input broadcast from where it lies in the padded image. Pixels along one
 // output row at stride S (1 or 2) are read at fixed displacements from the
 // first (S > 0); a tile that wraps to the next row reads through its 12
-// pointers (S = 0). The tile is transposed in 8x8 blocks (pixels to lanes)
-// and each output channel's pixels stored with a lane mask.
+// pointers (S = 0). The tile is transposed in 8x8 blocks (pixels to lanes);
+// each output channel's pixels get the residual and the activation and are
+// stored with a lane mask.
 template <int S>
 static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
-                             int64_t plane, int ocv, int pv, const float* bias, Act act, float lo, float hi) {
+                             const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
+                             float hi) {
   __m512 acc[12][2];
 #pragma GCC unroll 12
   for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -167,15 +169,13 @@ static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, con
     w += 32;
   }
   const __m512 bv0 = _mm512_loadu_ps(bias), bv1 = _mm512_loadu_ps(bias + 16);
-  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), zero = _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero8 = _mm256_setzero_ps();
 #pragma GCC unroll 12
-  for (int i = 0; i < 12; ++i)
-    for (int h = 0; h < 2; ++h) {
-      __m512 v = _mm512_add_ps(acc[i][h], h ? bv1 : bv0);
-      if (act == Act::kRelu) v = _mm512_max_ps(v, zero);
-      else if (act == Act::kClip) v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-      acc[i][h] = v;
-    }
+  for (int i = 0; i < 12; ++i) {
+    acc[i][0] = _mm512_add_ps(acc[i][0], bv0);
+    acc[i][1] = _mm512_add_ps(acc[i][1], bv1);
+  }
   for (int pg = 0; pg * 8 < pv; ++pg) {
     const __mmask8 mask = __mmask8((1u << std::min(8, pv - pg * 8)) - 1);
     for (int g = 0; g * 8 < ocv; ++g) {  // output channels 8g .. 8g + 7
@@ -188,18 +188,26 @@ static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, con
       }
       transpose8(r);
       const int n = std::min(8, ocv - g * 8);
-      for (int c = 0; c < n; ++c) _mm256_mask_storeu_ps(out + (g * 8 + c) * plane + pg * 8, mask, r[c]);
+      for (int c = 0; c < n; ++c) {
+        const int64_t at = (g * 8 + c) * plane + pg * 8;
+        __m256 v = r[c];
+        if (res) v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(mask, res + at));
+        if (act == Act::kRelu) v = _mm256_max_ps(v, zero8);
+        else if (act == Act::kClip) v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+        _mm256_mask_storeu_ps(out + at, mask, v);
+      }
     }
   }
 }
 static void conv_direct_12x32(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
-                              int64_t plane, int ocv, int pv, const float* bias, Act act, float lo, float hi) {
+                              const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
+                              float hi) {
   const int64_t step = px[1] - px[0];
   bool uniform = pv == 12 && (step == 1 || step == 2);
   for (int i = 2; i < 12 && uniform; ++i) uniform = px[i] - px[0] == i * step;
-  if (uniform && step == 2) conv_direct_tile<2>(k, w, koff, px, out, plane, ocv, pv, bias, act, lo, hi);
-  else if (uniform) conv_direct_tile<1>(k, w, koff, px, out, plane, ocv, pv, bias, act, lo, hi);
-  else conv_direct_tile<0>(k, w, koff, px, out, plane, ocv, pv, bias, act, lo, hi);
+  if (uniform && step == 2) conv_direct_tile<2>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi);
+  else if (uniform) conv_direct_tile<1>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi);
+  else conv_direct_tile<0>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi);
 }
 }  // namespace avx512
 
@@ -222,7 +230,8 @@ const KernelSet& kernel_set_avx512() {
                                 &avx512::winograd_store4<32>,
                                 &avx512::conv_direct_12x32,
                                 12,
-                                32};
+                                32,
+                                true};
   return set;
 }
 

@@ -27,7 +27,8 @@ const KernelSet& kernel_set_portable() {
                                 nullptr,
                                 nullptr,
                                 0,
-                                0};
+                                0,
+                                false};
   return set;
 }
 

@@ -52,7 +52,7 @@ class ConvStep final : public Step {
       return {};
     }
     if (!dc_weights.empty()) {
-      run_direct(in, out, c);
+      run_direct(in, res, out, c);
       return {};
     }
     const int64_t cg = s.c / s.group, mg = s.m / s.group;
@@ -103,11 +103,11 @@ class ConvStep final : public Step {
     parallel_ranges(pool, s.n * s.c * s.hp, 32, [&](int64_t b, int64_t e) { pad_rows(in, out, b, e); });
   }
 
-  // Strided convolutions on the kernel set's direct tile (conv_px pixels x
-  // conv_oc output channels): a task per image, block of output channels and
-  // range of pixel tiles, so that a block's weights stay in cache across its
-  // tiles; the pixels are read where they lie in the padded image.
-  void run_direct(const float* in, float* out, RunCtx& c) const {
+  // The kernel set's direct tile (conv_px pixels x conv_oc output
+  // channels): a task per image, block of output channels and range of
+  // pixel tiles, so that a block's weights stay in cache across its tiles;
+  // the pixels are read where they lie in the padded image.
+  void run_direct(const float* in, const float* res, float* out, RunCtx& c) const {
     const int64_t k = s.c * s.kh * s.kw, np = s.oh * s.ow, px_n = c.ks.conv_px;
     const int64_t oc = c.ks.conv_oc, tiles = (np + px_n - 1) / px_n, blocks = (s.m + oc - 1) / oc;
     const int threads = c.pool ? c.pool->size() : 1;
@@ -117,14 +117,15 @@ class ConvStep final : public Step {
       const float* img = in + b * s.c * s.hp * s.wp;
       const float* wb = dc_weights.data() + blk * k * oc;
       float* ob = out + (b * s.m + blk * oc) * np;
+      const float* rb = res ? res + (b * s.m + blk * oc) * np : nullptr;
       const int ocv = int(std::min<int64_t>(oc, s.m - blk * oc));
       const float* px[16];
       for (int64_t tile = part * tiles / parts; tile < (part + 1) * tiles / parts; ++tile) {
         const int64_t p0 = tile * px_n;
         const int pv = int(std::min(px_n, np - p0));
         for (int64_t i = 0; i < px_n; ++i) px[i] = img + view.col_off[size_t(p0 + (i < pv ? i : 0))];
-        c.ks.conv_direct(k, wb, view.row_off.data(), px, ob + p0, np, ocv, pv, dc_bias.data() + blk * oc, act,
-                         alpha, beta);
+        c.ks.conv_direct(k, wb, view.row_off.data(), px, ob + p0, rb ? rb + p0 : nullptr, np, ocv, pv,
+                         dc_bias.data() + blk * oc, act, alpha, beta);
       }
     };
     const int64_t tasks = s.n * blocks * parts;
@@ -210,16 +211,23 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
                    (s.group > 1 ? " group " + std::to_string(s.group) : "");
     // The direct kernel, where the kernel set has one, for a strided stem:
     // at most 4 input channels, at least 64 taps (ResNet's 7x7 stride-2
-    // conv1: 0.93x the implicit GEMM's time, median of 8 alternating runs of
-    // a one-node model), no residual and an activation the tile applies.
-    // Measured and not taken: mobilenet_v2's first layer (27 taps, 1.09x:
-    // the in-register transpose and masked stores outweigh so short a k
-    // loop) and a 64 -> 128 3x3 stride-2 layer (576 taps, 1.05x: its 36 KiB
-    // of weights per block of 16 channels leave L1 for every 6 pixels, where
-    // the GEMM keeps a packed 16 KiB block of the image in L1).
+    // conv1: 0.93x the implicit GEMM's time on AVX2, median of 8 alternating
+    // runs of a one-node model; AVX-512's 12x32 tile 0.62x) and an
+    // activation the tile applies. Measured and not taken: mobilenet_v2's
+    // first layer (27 taps, 1.09x: the in-register transpose and masked
+    // stores outweigh so short a k loop) and, on AVX2, a 64 -> 128 3x3
+    // stride-2 layer (576 taps, 1.05x: its 36 KiB of weights per block of 16
+    // channels leave L1 for every 6 pixels, where the GEMM keeps a packed 16
+    // KiB block of the image in L1). AVX-512's tile (conv_direct_wide) takes
+    // every kernel larger than 1x1 that reaches here, with any channel
+    // count: resnet18's 3x3 stride-2 layers 0.52 -> 0.34-0.41 ms (the GEMM
+    // spent a quarter of its time gathering stride-2 columns), its 7x7
+    // stride-1 layers 0.90 -> 0.78 ms; 1x1 stride-2 ran even (0.054 against
+    // 0.052 ms) and stays on the GEMM.
     const bool act_in_tile = st.act == Act::kNone || st.act == Act::kRelu || st.act == Act::kClip;
-    if (b.ks.conv_direct && s.group == 1 && (s.sh > 1 || s.sw > 1) && s.c <= 4 && kk >= 64 &&
-        st.z == ir::kNoValue && act_in_tile) {
+    const bool stem = (s.sh > 1 || s.sw > 1) && s.c <= 4;
+    if (b.ks.conv_direct && s.group == 1 && kk >= 64 && act_in_tile &&
+        (stem || (b.ks.conv_direct_wide && s.kh * s.kw > 1))) {
       const int64_t oc = b.ks.conv_oc, blocks = (s.m + oc - 1) / oc;
       st.dc_weights.assign(size_t(blocks * kk * oc), 0.0f);
       st.dc_bias.assign(size_t(blocks * oc), 0.0f);
