@@ -49,8 +49,36 @@ static inline __attribute__((always_inline)) void store_row(__m512 lo, __m512 hi
   _mm512_storeu_ps(row + 16, hi);
 }
 
+// One row (a batch-1 fully connected layer): two FMAs per k on four
+// accumulator pairs, so that the weights stream at load speed rather than
+// at the 24 FMAs per k of the whole tile (resnet50's 8 MiB fc).
+static void gemm_row_1x32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, bool accumulate,
+                          const TileEpilogue* e) {
+  __m512 lo[4], hi[4];
+  for (int p = 0; p < 4; ++p) lo[p] = hi[p] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4)
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p) {
+      const __m512 av = _mm512_set1_ps(a[(k + p) * 12]);
+      lo[p] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + (k + p) * ldb), lo[p]);
+      hi[p] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + (k + p) * ldb + 16), hi[p]);
+    }
+  for (; k < kc; ++k) {
+    const __m512 av = _mm512_set1_ps(a[k * 12]);
+    lo[0] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + k * ldb), lo[0]);
+    hi[0] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + k * ldb + 16), hi[0]);
+  }
+  store_row(_mm512_add_ps(_mm512_add_ps(lo[0], lo[1]), _mm512_add_ps(lo[2], lo[3])),
+            _mm512_add_ps(_mm512_add_ps(hi[0], hi[1]), _mm512_add_ps(hi[2], hi[3])), c, accumulate, e, 0);
+}
+
 static void gemm_ukernel_12x32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                                bool accumulate, const TileEpilogue* e, int rows) {
+  if (rows == 1) {
+    gemm_row_1x32(kc, a, b, ldb, c, accumulate, e);
+    return;
+  }
   __m512 acc[12][2];
   for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
