@@ -304,6 +304,8 @@ TEST(CpuBackendConv, DirectStridedTile) {
       {{1, 17, 45, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, true},    // the same, a residual
       {{1, 40, 37, 7, 7, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, true},    // stride 1: AVX-512 only
       {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, true},   // a residual
+      {{4, 17, 45, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, true},    // a batch: image tasks (1 thread)
+      {{5, 40, 37, 7, 7, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, true},    // block tasks (3 threads)
       {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kHardSwish, false},
   };
   uint64_t seed = 1500;

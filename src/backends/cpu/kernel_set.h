@@ -132,10 +132,12 @@ struct KernelSet {
   // bias[j] + sum over taps t < k of px[i][koff[t]] * w[t * conv_oc + j]
   // (+ res[j * plane + i] when res is not null), then Relu/Clip (act, lo,
   // hi), stored to out + j * plane + i for j < ocv, i < pv. px has conv_px
-  // entries (those past pv repeat px[0]).
+  // entries (those past pv repeat px[0]). With raw not null the sums alone
+  // go to raw[i * conv_oc + j] instead (for pixels of several images: the
+  // caller finishes them).
   void (*conv_direct)(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
                       const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
-                      float hi);
+                      float hi, float* raw);
   int conv_px, conv_oc;
   // Whether the direct tile also beats the implicit GEMM on layers with
   // many input channels (strided, and stride-1 kernels larger than 1x1 that

@@ -180,7 +180,7 @@ static void gemm_ukernel_narrow_12(int64_t kc, const float* a, const float* b, i
 template <int S>
 static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
                              const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
-                             float hi) {
+                             float hi, float* raw) {
   __m512 acc[12][2];
 #pragma GCC unroll 12
   for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -195,6 +195,14 @@ static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, con
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
     w += 32;
+  }
+  if (raw) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      _mm512_storeu_ps(raw + i * 32, acc[i][0]);
+      _mm512_storeu_ps(raw + i * 32 + 16, acc[i][1]);
+    }
+    return;
   }
   const __m512 bv0 = _mm512_loadu_ps(bias), bv1 = _mm512_loadu_ps(bias + 16);
   const __m512 zero = _mm512_setzero_ps();
@@ -229,13 +237,13 @@ static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, con
 }
 static void conv_direct_12x32(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
                               const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
-                              float hi) {
+                              float hi, float* raw) {
   const int64_t step = px[1] - px[0];
   bool uniform = pv == 12 && (step == 1 || step == 2);
   for (int i = 2; i < 12 && uniform; ++i) uniform = px[i] - px[0] == i * step;
-  if (uniform && step == 2) conv_direct_tile<2>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi);
-  else if (uniform) conv_direct_tile<1>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi);
-  else conv_direct_tile<0>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi);
+  if (uniform && step == 2) conv_direct_tile<2>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi, raw);
+  else if (uniform) conv_direct_tile<1>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi, raw);
+  else conv_direct_tile<0>(k, w, koff, px, out, res, plane, ocv, pv, bias, act, lo, hi, raw);
 }
 }  // namespace avx512
 
