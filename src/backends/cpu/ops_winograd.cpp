@@ -44,49 +44,70 @@ class WinogradStep final : public Step {
 
   Result<void> run(RunCtx& c) override {
     const float* x = c.f(d.x);
-    scratch.resize(size_t(d.n * d.c * hp * wp + 16));  // slack: kernels may load a few floats past a patch
-    parallel_ranges(c.pool, d.n * d.c, 4, [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        float* dst = scratch.data() + p * hp * wp;
-        std::fill(dst, dst + hp * wp, 0.0f);
-        for (int64_t yy = 0; yy < d.h; ++yy)
-          std::memcpy(dst + (yy + d.pt) * wp + d.pl, x + (p * d.h + yy) * d.w, sizeof(float) * size_t(d.w));
-      }
-    });
     const int nr = c.ks.nr, mr = c.ks.mr;
-    const int64_t tiles = ty * tx, panels = (tiles + nr - 1) / nr, ps = pts * d.c * nr;
+    const int64_t tiles = ty * tx, ps = pts * d.c * nr;
     const int64_t mpanels = (d.m + mr - 1) / mr;
     // Panels per task: their B operands stay within about 512 KiB.
     const int64_t per_chunk = std::clamp<int64_t>((512 << 10) / (ps * 4), 1, 8);
     const int threads = c.pool ? c.pool->size() : 1;
+    if (per_image(threads, nr)) {
+      // A task per image, padded into a per-thread buffer right before use,
+      // so that the transforms read it from L2. (Padding the whole batch
+      // first left it in L3, where the transforms' 6-row patches across the
+      // channels came back a line at a time: resnet18's 56x56 layers at
+      // batch 32, 18.4 -> 16.4 ms.)
+      const int64_t panels = (tiles + nr - 1) / nr;
+      auto body = [&](int64_t b, int) {
+        thread_local std::vector<float> img, v, mt;
+        img.resize(size_t(d.c * hp * wp + 16));  // slack: kernels may load a few floats past a patch
+        pad_planes(x + b * d.c * d.h * d.w, img.data(), 0, d.c);
+        v.resize(size_t(per_chunk * ps));
+        mt.resize(size_t(pts * mr * nr));
+        for (int64_t q0 = 0; q0 < panels; q0 += per_chunk) {
+          const int64_t q1 = std::min(panels, q0 + per_chunk);
+          for (int64_t q = q0; q < q1; ++q)
+            transform_panel(c.ks, img.data(), tiles, q, 0, d.c, v.data() + (q - q0) * ps);
+          run_chunk(c, b, tiles, q0, q1, 0, mpanels, v.data(), mt.data());
+        }
+      };
+      if (c.pool) c.pool->parallel_for(d.n, body);
+      else
+        for (int64_t b = 0; b < d.n; ++b) body(b, 0);
+      return {};
+    }
+    // Otherwise the tiles of the whole batch are numbered in one sequence
+    // and a panel may take tiles of two images, so that small images fill
+    // the microkernel's columns (a 14x14 image has 16 F(4x4) tiles; alone
+    // in a panel of 32 it wasted half of the GEMM).
+    const int64_t total = d.n * tiles, panels = (total + nr - 1) / nr;
+    scratch.resize(size_t(d.n * d.c * hp * wp + 16));  // slack: kernels may load a few floats past a patch
+    parallel_ranges(c.pool, d.n * d.c, 4, [&](int64_t b, int64_t e) { pad_planes(x, scratch.data(), b, e); });
     int64_t cpanels = per_chunk, msplit = 1;
-    auto tasks_of = [&] { return d.n * ((panels + cpanels - 1) / cpanels) * msplit; };
+    auto tasks_of = [&] { return ((panels + cpanels - 1) / cpanels) * msplit; };
     while (tasks_of() < 4 * threads && cpanels > 1) cpanels = (cpanels + 1) / 2;
     while (tasks_of() < 4 * threads && msplit < mpanels) msplit *= 2;
     msplit = std::min(msplit, mpanels);
-    const int64_t chunks = (panels + cpanels - 1) / cpanels;
     if (msplit > 1) {  // transform once for all tasks
-      shared_v.resize(size_t(d.n * panels * ps));
+      shared_v.resize(size_t(panels * ps));
       // Few panels (a 14x14 or 7x7 image has one): their channels split
       // too, so that no thread waits on a single transform task. (What holds
       // resnet18's 14x14 and 7x7 layers to 1.7x from 1 to 2 threads is
       // rather the memory traffic of their transformed weights, 9-17 MiB a
       // layer: BENCHMARKS.md.)
-      const int64_t cparts = std::clamp<int64_t>((4 * threads + d.n * panels - 1) / (d.n * panels), 1,
-                                                 std::max<int64_t>(1, d.c / 16));
+      const int64_t cparts =
+          std::clamp<int64_t>((4 * threads + panels - 1) / panels, 1, std::max<int64_t>(1, d.c / 16));
       auto transform = [&](int64_t t, int) {
-        const int64_t bq = t / cparts, part = t % cparts;
+        const int64_t q = t / cparts, part = t % cparts;
         const int64_t c0 = part * d.c / cparts, c1 = (part + 1) * d.c / cparts;
-        transform_panel(c.ks, bq / panels, bq % panels, c0, c1, shared_v.data() + bq * ps);
+        transform_panel(c.ks, scratch.data(), total, q, c0, c1, shared_v.data() + q * ps);
       };
-      if (c.pool) c.pool->parallel_for(d.n * panels * cparts, transform);
+      if (c.pool) c.pool->parallel_for(panels * cparts, transform);
       else
-        for (int64_t t = 0; t < d.n * panels * cparts; ++t) transform(t, 0);
+        for (int64_t t = 0; t < panels * cparts; ++t) transform(t, 0);
     }
     auto body = [&](int64_t t, int) {
       thread_local std::vector<float> v, mt;  // [panel][pts][Cin][nr]; [pts][mr][nr]
-      const int64_t b = t / (chunks * msplit), rest = t % (chunks * msplit);
-      const int64_t chunk = rest / msplit, ms = rest % msplit;
+      const int64_t chunk = t / msplit, ms = t % msplit;
       // Row panels shared out evenly (43 as 5 and 6, not 7 x 6 + 1: one
       // thread ran 24 of them, the other 19).
       const int64_t p0 = ms * mpanels / msplit, p1 = (ms + 1) * mpanels / msplit;
@@ -94,14 +115,15 @@ class WinogradStep final : public Step {
       if (p0 >= p1) return;
       const float* vp;
       if (msplit > 1) {
-        vp = shared_v.data() + (b * panels + q0) * ps;
+        vp = shared_v.data() + q0 * ps;
       } else {
         v.resize(size_t((q1 - q0) * ps));
-        for (int64_t q = q0; q < q1; ++q) transform_panel(c.ks, b, q, 0, d.c, v.data() + (q - q0) * ps);
+        for (int64_t q = q0; q < q1; ++q)
+          transform_panel(c.ks, scratch.data(), total, q, 0, d.c, v.data() + (q - q0) * ps);
         vp = v.data();
       }
       mt.resize(size_t(pts * mr * nr));
-      run_chunk(c, b, q0, q1, p0, p1, vp, mt.data());
+      run_chunk(c, 0, total, q0, q1, p0, p1, vp, mt.data());
     };
     const int64_t tasks = tasks_of();
     if (c.pool) c.pool->parallel_for(tasks, body);
@@ -110,23 +132,52 @@ class WinogradStep final : public Step {
     return {};
   }
 
+  // Whether run() takes an image per task: a batch that the threads share
+  // evenly, whose images nearly fill their panels (at most 1/8 of the
+  // columns idle; resnet18's 56x56 layers: 196 tiles in 7 panels of 32; one
+  // sequence across the images was no faster there, 16.7 against 16.5 ms).
+  bool per_image(int threads, int nr) const {
+    const int64_t tiles = ty * tx, idle = (tiles + nr - 1) / nr * nr - tiles;
+    const bool balanced = d.n >= threads && (d.n % threads == 0 || d.n >= 4 * threads);
+    return d.n >= 2 && balanced && idle * 8 <= tiles;
+  }
+
  private:
-  // Channels [c0, c1) of panel q of image b into dst (the panel's 36 or 16
-  // B operands, [point][Cin][nr]).
-  void transform_panel(const KernelSet& ks, int64_t b, int64_t q, int64_t c0, int64_t c1, float* dst) const {
+  // Planes [p0, p1) of x into their zero-bordered copies in dst.
+  void pad_planes(const float* x, float* dst, int64_t p0, int64_t p1) const {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* o = dst + p * hp * wp;
+      std::fill(o, o + d.pt * wp, 0.0f);
+      for (int64_t yy = 0; yy < d.h; ++yy) {
+        float* row = o + (yy + d.pt) * wp;
+        std::fill(row, row + d.pl, 0.0f);
+        std::memcpy(row + d.pl, x + (p * d.h + yy) * d.w, sizeof(float) * size_t(d.w));
+        std::fill(row + d.pl + d.w, row + wp, 0.0f);
+      }
+      std::fill(o + (d.pt + d.h) * wp, o + hp * wp, 0.0f);
+    }
+  }
+
+  // Channels [c0, c1) of panel q of the padded images at img (of `total`
+  // tiles, counted across the images) into dst (the panel's 36 or 16 B
+  // operands, [point][Cin][nr]).
+  void transform_panel(const KernelSet& ks, const float* img, int64_t total, int64_t q, int64_t c0, int64_t c1,
+                       float* dst) const {
     const int nr = ks.nr;
     const int64_t tiles = ty * tx;
-    const int count = int(std::min<int64_t>(nr, tiles - q * nr));
+    const int count = int(std::min<int64_t>(nr, total - q * nr));
     int64_t off[64];
     for (int j = 0; j < count; ++j) {
-      const int64_t t = q * nr + j;
-      off[j] = (t / tx) * tm * wp + (t % tx) * tm;
+      const int64_t t = (q * nr + j) % tiles, b = (q * nr + j) / tiles;
+      off[j] = b * d.c * hp * wp + (t / tx) * tm * wp + (t % tx) * tm;
     }
-    ks.winograd_input_panel[tm == 4 ? 0 : 1](scratch.data() + (b * d.c + c0) * hp * wp, hp * wp, wp, off, count,
+    ks.winograd_input_panel[tm == 4 ? 0 : 1](img + c0 * hp * wp, hp * wp, wp, off, count,
                                              c1 - c0, dst + c0 * nr, d.c * nr);
   }
 
-  void run_chunk(RunCtx& c, int64_t b, int64_t q0, int64_t q1, int64_t p0, int64_t p1, const float* v,
+  // Row panels [p0, p1) x panels [q0, q1) of the images from b on (tiles
+  // counted across them, `total` in all), v holding the panels' B operands.
+  void run_chunk(RunCtx& c, int64_t b, int64_t total, int64_t q0, int64_t q1, int64_t p0, int64_t p1, const float* v,
                  float* mt) const {
     const KernelSet& ks = c.ks;
     const int nr = ks.nr, mr = ks.mr;
@@ -145,12 +196,12 @@ class WinogradStep final : public Step {
                             nr, k0 > 0, nullptr, mr);
         }
         // Output positions of the panel's tiles (TM x TM each, fewer at the right and bottom edges).
-        const int count = int(std::min<int64_t>(nr, tiles - q * nr));
+        const int count = int(std::min<int64_t>(nr, total - q * nr));
         int64_t at[64];
         int rows[64], cols[64];
         for (int j = 0; j < count; ++j) {
-          const int64_t t = q * nr + j, oy = (t / tx) * tm, ox = (t % tx) * tm;
-          at[j] = oy * d.ow + ox;
+          const int64_t t = (q * nr + j) % tiles, oy = (t / tx) * tm, ox = (t % tx) * tm;
+          at[j] = (q * nr + j) / tiles * d.m * d.oh * d.ow + oy * d.ow + ox;
           rows[j] = int(std::min<int64_t>(tm, d.oh - oy));
           cols[j] = int(std::min<int64_t>(tm, d.ow - ox));
         }
@@ -189,8 +240,12 @@ class WinogradStep final : public Step {
 
 }  // namespace
 
+// The GEMM columns of `tiles` tiles per image, padded to whole panels of nr
+// (the tiles of a batch are counted across the images: WinogradStep::run).
+static int64_t panel_columns(int64_t batch, int64_t tiles, int nr) { return (batch * tiles + nr - 1) / nr * nr; }
+
 double winograd_work_ratio(int64_t batch, int64_t oh, int64_t ow, int nr) {
-  auto up = [&](int64_t v) { return batch * ((v + nr - 1) / nr * nr); };
+  auto up = [&](int64_t v) { return panel_columns(batch, v, nr); };
   const double direct = 9.0 * double(up(oh * ow));
   const double f4 = 36.0 * double(up(((oh + 3) / 4) * ((ow + 3) / 4)));
   const double f2 = 16.0 * double(up(((oh + 1) / 2) * ((ow + 1) / 2)));
@@ -199,9 +254,9 @@ double winograd_work_ratio(int64_t batch, int64_t oh, int64_t ow, int nr) {
 
 int winograd_tile(int64_t batch, int64_t oh, int64_t ow, int nr) {
   // Multiply work of the padded GEMMs per unit of Cin x Cout: (TM + 2)^2 per
-  // tile against 9 per output pixel, each image's columns padded to nr (both
-  // kernels work image by image); Winograd needs a 10:7 margin over direct.
-  auto up = [&](int64_t v) { return batch * ((v + nr - 1) / nr * nr); };
+  // tile against 9 per output pixel, the columns padded to whole panels;
+  // Winograd needs a 10:7 margin over direct.
+  auto up = [&](int64_t v) { return panel_columns(batch, v, nr); };
   const int64_t direct = 9 * up(oh * ow);
   const int64_t f4 = 36 * up(((oh + 3) / 4) * ((ow + 3) / 4));
   const int64_t f2 = 16 * up(((oh + 1) / 2) * ((ow + 1) / 2));
@@ -210,8 +265,7 @@ int winograd_tile(int64_t batch, int64_t oh, int64_t ow, int nr) {
 }
 
 int winograd_tile_forced(int64_t batch, int64_t oh, int64_t ow, int nr) {
-  (void)batch;  // per image, as winograd_tile
-  auto up = [&](int64_t v) { return (v + nr - 1) / nr * nr; };
+  auto up = [&](int64_t v) { return panel_columns(batch, v, nr); };
   return 36 * up(((oh + 3) / 4) * ((ow + 3) / 4)) <= 16 * up(((oh + 1) / 2) * ((ow + 1) / 2)) ? 4 : 2;
 }
 
