@@ -169,14 +169,52 @@ static void gemm_ukernel_narrow_12(int64_t kc, const float* a, const float* b, i
     default: gemm_narrow_12<8, 2>(kc, a, b, ldb, c, ldc, accumulate, rows); break;
   }
 }
+// GCC 12 reports the intrinsics' undefined pass-through operands in the
+// transposes and masked epilogues below as maybe uninitialized (they are
+// not read).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// In-register transpose of 16 rows of 16 floats: 4-float pairs, then
+// 2-float pairs within 128-bit lanes (r[4k + c] holds column 4L + c of rows
+// 4k .. 4k + 3 in lane L), then the lanes regrouped across the four row
+// groups.
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * k + 2]), d = _mm512_castps_pd(t[4 * k + 3]);
+    u[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v2 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512 w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[4 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    r[8 + c] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v2, w2, 0xDD);
+  }
+}
+
 // Direct convolution tile (KernelSet::conv_direct): 12 output pixels x 32
 // output channels in the 12x32 microkernel's 24 accumulators, each pixel's
 // input broadcast from where it lies in the padded image. Pixels along one
 // output row at stride S (1 or 2) are read at fixed displacements from the
 // first (S > 0); a tile that wraps to the next row reads through its 12
-// pointers (S = 0). The tile is transposed in 8x8 blocks (pixels to lanes);
-// each output channel's pixels get the residual and the activation and are
-// stored with a lane mask.
+// pointers (S = 0). Each half of the tile (16 channels) is transposed as
+// 16x16 (pixels to lanes; 8x8 blocks took a third of a stem's time, whose
+// reductions are short); each output channel's pixels get the residual and
+// the activation and are stored with a lane mask.
 template <int S>
 static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
                              const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
@@ -204,37 +242,27 @@ static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, con
     }
     return;
   }
-  const __m512 bv0 = _mm512_loadu_ps(bias), bv1 = _mm512_loadu_ps(bias + 16);
-  const __m512 zero = _mm512_setzero_ps();
-  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero8 = _mm256_setzero_ps();
+  const __m512 bv[2] = {_mm512_loadu_ps(bias), _mm512_loadu_ps(bias + 16)};
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), zero = _mm512_setzero_ps();
+  const __mmask16 mask = __mmask16((1u << pv) - 1);
+  for (int h = 0; h * 16 < ocv; ++h) {  // output channels 16h .. 16h + 15
+    __m512 r[16];
 #pragma GCC unroll 12
-  for (int i = 0; i < 12; ++i) {
-    acc[i][0] = _mm512_add_ps(acc[i][0], bv0);
-    acc[i][1] = _mm512_add_ps(acc[i][1], bv1);
-  }
-  for (int pg = 0; pg * 8 < pv; ++pg) {
-    const __mmask8 mask = __mmask8((1u << std::min(8, pv - pg * 8)) - 1);
-    for (int g = 0; g * 8 < ocv; ++g) {  // output channels 8g .. 8g + 7
-      __m256 r[8];
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) {
-        const int i = pg * 8 + j;
-        const __m512 v = i < 12 ? acc[i][g / 2] : zero;
-        r[j] = g % 2 ? _mm512_extractf32x8_ps(v, 1) : _mm512_castps512_ps256(v);
-      }
-      transpose8(r);
-      const int n = std::min(8, ocv - g * 8);
-      for (int c = 0; c < n; ++c) {
-        const int64_t at = (g * 8 + c) * plane + pg * 8;
-        __m256 v = r[c];
-        if (res) v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(mask, res + at));
-        if (act == Act::kRelu) v = _mm256_max_ps(v, zero8);
-        else if (act == Act::kClip) v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
-        _mm256_mask_storeu_ps(out + at, mask, v);
-      }
+    for (int i = 0; i < 12; ++i) r[i] = _mm512_add_ps(acc[i][h], bv[h]);
+    r[12] = r[13] = r[14] = r[15] = zero;
+    transpose16(r);
+    const int n = std::min(16, ocv - h * 16);
+    for (int j = 0; j < n; ++j) {
+      const int64_t at = (h * 16 + j) * plane;
+      __m512 v = r[j];
+      if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res + at));
+      if (act == Act::kRelu) v = _mm512_max_ps(v, zero);
+      else if (act == Act::kClip) v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+      _mm512_mask_storeu_ps(out + at, mask, v);
     }
   }
 }
+#pragma GCC diagnostic pop
 static void conv_direct_12x32(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
                               const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
                               float hi, float* raw) {
