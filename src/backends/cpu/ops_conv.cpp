@@ -121,8 +121,7 @@ class ConvStep final : public Step {
   bool direct_per_image(const RunCtx& c) const {
     const int threads = c.pool ? c.pool->size() : 1;
     const int64_t bytes = int64_t((dc_weights.size() + size_t(s.c * s.hp * s.wp)) * sizeof(float));
-    const bool balanced = s.n >= threads && (s.n % threads == 0 || s.n >= 4 * threads);
-    return s.n >= 2 && balanced && bytes <= cpu_info().l2_bytes / 8 * 7;
+    return images_share_evenly(s.n, threads) && bytes <= cpu_info().l2_bytes / 8 * 7;
   }
 
   // Output channel block `blk` of images [b0, b0 + nimg), their padded

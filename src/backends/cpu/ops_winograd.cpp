@@ -138,8 +138,7 @@ class WinogradStep final : public Step {
   // sequence across the images was no faster there, 16.7 against 16.5 ms).
   bool per_image(int threads, int nr) const {
     const int64_t tiles = ty * tx, idle = (tiles + nr - 1) / nr * nr - tiles;
-    const bool balanced = d.n >= threads && (d.n % threads == 0 || d.n >= 4 * threads);
-    return d.n >= 2 && balanced && idle * 8 <= tiles;
+    return images_share_evenly(d.n, threads) && idle * 8 <= tiles;
   }
 
  private:

@@ -120,6 +120,12 @@ std::unique_ptr<Step> make_qwinograd_conv(const QWinogradDesc& d, const QKernels
 double time_step(Step& s, RunCtx& c, int reps = 3);
 
 // Splits [0, n) into about `parts` ranges and runs fn(begin, end) on the pool.
+// Whether a batch of n images shares out evenly over `threads` as one task
+// per image (conv kernels that pad each image into a per-thread buffer).
+inline bool images_share_evenly(int64_t n, int threads) {
+  return n >= 2 && n >= threads && (n % threads == 0 || n >= 4 * threads);
+}
+
 template <class F>
 void parallel_ranges(ThreadPool* pool, int64_t n, int64_t min_per_task, F&& fn) {
   int threads = pool ? pool->size() : 1;
