@@ -48,7 +48,7 @@ struct Lifetimes {
   std::vector<int32_t> slot;
 };
 
-Result<Lifetimes> compute_lifetimes(const ir::Graph& g) {
+Result<Lifetimes> compute_lifetimes(const ir::Graph& g, const MemoryPlanOptions& opts) {
   Lifetimes lt;
   lt.slot.assign(g.values.size(), -1);
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
@@ -69,6 +69,16 @@ Result<Lifetimes> compute_lifetimes(const ir::Graph& g) {
   }
   for (auto id : g.outputs)
     if (lt.slot[size_t(id)] >= 0) lt.values[size_t(lt.slot[size_t(id)])].last = int32_t(g.nodes.size());
+  auto slot_of = [&](ir::ValueId id) -> int32_t {
+    return id >= 0 && size_t(id) < lt.slot.size() ? lt.slot[size_t(id)] : -1;
+  };
+  for (auto [id, node] : opts.read_until)
+    if (int32_t s = slot_of(id); s >= 0) {
+      ValuePlacement& v = lt.values[size_t(s)];
+      v.last = std::max(v.last, std::min(node, int32_t(g.nodes.size())));
+    }
+  for (ir::ValueId id : opts.elide)
+    if (int32_t s = slot_of(id); s >= 0) lt.values[size_t(s)].bytes = 0;
   return lt;
 }
 
@@ -128,7 +138,7 @@ int64_t place(std::vector<Block>& blocks, const std::vector<size_t>& order, int6
 
 Result<MemoryPlan> plan_memory(const ir::Graph& g, const MemoryPlanOptions& opts) {
   if (opts.alignment <= 0) return make_error("memory plan: alignment must be positive");
-  KILN_ASSIGN(Lifetimes lt, compute_lifetimes(g));
+  KILN_ASSIGN(Lifetimes lt, compute_lifetimes(g, opts));
   MemoryPlan plan;
   plan.alignment = opts.alignment;
   auto& vals = plan.values = std::move(lt.values);
@@ -177,8 +187,8 @@ Result<MemoryPlan> plan_memory(const ir::Graph& g, const MemoryPlanOptions& opts
   return plan;
 }
 
-Result<void> check_memory_plan(const ir::Graph& g, const MemoryPlan& plan) {
-  KILN_ASSIGN(Lifetimes want, compute_lifetimes(g));
+Result<void> check_memory_plan(const ir::Graph& g, const MemoryPlan& plan, const MemoryPlanOptions& opts) {
+  KILN_ASSIGN(Lifetimes want, compute_lifetimes(g, opts));
   const auto& vals = plan.values;
   auto name = [&](const ValuePlacement& v) { return "'" + g.value(v.value).name + "'"; };
   if (vals.size() != want.values.size())

@@ -5,6 +5,7 @@
 // Tested in tests/unit/test_memory_plan.cpp and tests/models/test_memory_models.cpp.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "ir/graph.h"
@@ -39,6 +40,15 @@ struct MemoryPlan {
 struct MemoryPlanOptions {
   int64_t alignment = 64;  // every offset is a multiple of this
   bool in_place = true;    // allow outputs to take over a dying input's block
+  // A backend that runs nodes i and i+1 as one fused step (the CPU backend's
+  // expansion 1x1 + depthwise pair) says so here:
+  // - `elide`: values the fused step never writes (the intermediate it keeps
+  //   in cache) take no bytes;
+  // - `read_until`: (value, node) pairs, each value alive through that node
+  //   at least (node i's input, read while node i+1's output is written, so
+  //   that the output cannot take the input's place).
+  std::vector<ir::ValueId> elide = {};
+  std::vector<std::pair<ir::ValueId, int32_t>> read_until = {};
 };
 
 // The rule for in place, in one place: a single-output node of one of these
@@ -68,6 +78,6 @@ Result<MemoryPlan> plan_memory(const ir::Graph& g, const MemoryPlanOptions& opts
 // inside the arena; two values whose lifetimes intersect share no byte unless
 // one legally runs in place of the other; arena >= lower bound. The error
 // names the first offending value(s).
-Result<void> check_memory_plan(const ir::Graph& g, const MemoryPlan& plan);
+Result<void> check_memory_plan(const ir::Graph& g, const MemoryPlan& plan, const MemoryPlanOptions& opts = {});
 
 }  // namespace kiln::map

@@ -5,6 +5,8 @@
 // forms the CPU kernels decline. Tolerance: max |cpu - ref| <= 1e-4 * max |ref|.
 #include <gtest/gtest.h>
 
+#include <numeric>
+
 #include "backends/cpu/kernel_set.h"
 #include "backends/cpu/step.h"
 #include "cpu_test_util.h"
@@ -370,6 +372,125 @@ TEST(CpuBackendConv, WinogradAndDirect3x3) {
 
 // A Conv followed by Relu / Add runs fused after the pass pipeline; the result
 // must still match the unfused reference graph.
+// An expansion 1x1 conv and the depthwise conv that reads it run as one step
+// (ops_conv_pair.cpp) when the pair qualifies; otherwise as two. The 120x120
+// and 150x150 cases do not fit half of any L2 as whole planes: they run in
+// bands of rows, whose overlapping input rows are computed twice.
+TEST(CpuBackendConv, ExpansionAndDepthwisePair) {
+  using A = ir::FusedActivation;
+  struct Case {
+    int64_t n, c, e, h, w, k, s, pad;
+    A act1, act2;
+    bool fused;
+    const char* what;
+  };
+  const std::vector<Case> cases = {
+      {1, 5, 24, 9, 11, 3, 1, 1, A::kClip, A::kClip, true, "MobileNet-v2's form, odd sizes"},
+      {3, 16, 40, 16, 17, 3, 2, 1, A::kRelu, A::kNone, true, "a batch, stride 2, 40 channels (24 + 16)"},
+      {2, 7, 16, 13, 10, 5, 2, 2, A::kNone, A::kClip, true, "5x5 stride 2"},
+      {1, 8, 24, 120, 120, 3, 2, 1, A::kClip, A::kClip, true, "bands of rows, stride 2"},
+      {2, 6, 48, 150, 150, 5, 1, 2, A::kClip, A::kRelu, true, "bands of rows, 5x5 stride 1"},
+      {1, 5, 20, 9, 9, 3, 1, 1, A::kClip, A::kClip, false, "20 channels: not a multiple of 8"},
+      {1, 5, 24, 9, 9, 3, 1, 1, A::kHardSwish, A::kClip, false, "an activation the epilogue does not take"},
+  };
+  uint64_t seed = 2100;
+  for (const Case& k : cases) {
+    Net net(seed++);
+    ValueId x = net.input({k.n, k.c, k.h, k.w});
+    ir::FusedConvAttrs a1;
+    a1.kernel_shape = {1, 1};
+    a1.activation = k.act1;
+    a1.activation_beta = 6.0f;
+    ValueId mid = net.node(OpKind::kFusedConv, {x, net.cst({k.e, k.c, 1, 1}), net.cst({k.e})}, a1);
+    ir::FusedConvAttrs a2;
+    a2.kernel_shape = {k.k, k.k};
+    a2.strides = {k.s, k.s};
+    a2.pads = {k.pad, k.pad, k.pad, k.pad};
+    a2.group = k.e;
+    a2.activation = k.act2;
+    a2.activation_beta = 6.0f;
+    ValueId y = net.node(OpKind::kFusedConv, {mid, net.cst({k.e, 1, k.k, k.k}), net.cst({k.e})}, a2);
+    ASSERT_TRUE(net.done({y}));
+    check(net, k.what, k.fused ? "conv2d_f32_expand_depthwise" : "conv2d_f32_depthwise_direct");
+    if (!k.fused) {
+      auto r = run_cpu(net.g, net.feeds, "portable", 1);
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      EXPECT_EQ(r->plan.find("expand_depthwise"), std::string::npos) << k.what << "\n" << r->plan;
+    }
+  }
+  // Form 2: the pair's input is an activation that the expansion reads last.
+  // The fused step still reads it while it writes the depthwise output, so
+  // the memory plan must not let that output take the input's place.
+  {
+    Net net(seed++);
+    ValueId x = net.node(OpKind::kRelu, {net.input({2, 8, 20, 20})});
+    ir::FusedConvAttrs a1;
+    a1.kernel_shape = {1, 1};
+    ValueId mid = net.node(OpKind::kFusedConv, {x, net.cst({32, 8, 1, 1})}, a1);
+    ir::ConvAttrs a2;
+    a2.kernel_shape = {3, 3};
+    a2.pads = {1, 1, 1, 1};
+    a2.group = 32;
+    ValueId y = net.node(OpKind::kConv, {mid, net.cst({32, 1, 3, 3})}, a2);
+    ASSERT_TRUE(net.done({y}));
+    check(net, "input read last by the expansion", "conv2d_f32_expand_depthwise");
+  }
+  // The intermediate also a graph output, or read by a second node: two steps.
+  for (int form = 0; form < 2; ++form) {
+    Net net(seed++);
+    ValueId x = net.input({1, 4, 10, 10});
+    ir::FusedConvAttrs a1;
+    a1.kernel_shape = {1, 1};
+    ValueId mid = net.node(OpKind::kFusedConv, {x, net.cst({16, 4, 1, 1})}, a1);
+    ir::ConvAttrs a2;
+    a2.kernel_shape = {3, 3};
+    a2.pads = {1, 1, 1, 1};
+    a2.group = 16;
+    ValueId y = net.node(OpKind::kConv, {mid, net.cst({16, 1, 3, 3})}, a2);
+    std::vector<ValueId> outs = {y};
+    if (form == 0) outs.push_back(mid);
+    else outs[0] = net.node(OpKind::kAdd, {y, net.node(OpKind::kRelu, {mid})});
+    ASSERT_TRUE(net.done(outs));
+    check(net, form == 0 ? "intermediate is an output" : "intermediate has two readers", "conv2d_f32_depthwise_direct");
+  }
+}
+
+// The cut of the pair's work: chunks of whole 8-channel groups (and whole
+// GEMM row panels where there are enough channels), within the budget where
+// one 8-channel band row allows it, and work for every thread.
+TEST(CpuBackendConv, ExpansionAndDepthwiseTiling) {
+  struct Case {
+    int64_t n, c, e, h, w, oh, k, s;
+    int mr, threads;
+    int64_t budget;
+  };
+  const std::vector<Case> cases = {
+      {32, 16, 96, 112, 112, 56, 3, 2, 12, 2, 1 << 20},  // MobileNet-v2 features.2 at batch 32
+      {1, 16, 96, 112, 112, 56, 3, 2, 12, 2, 1 << 20},   // the same at batch 1
+      {1, 160, 960, 7, 7, 7, 3, 1, 12, 2, 1 << 20},     // 7x7, many channels
+      {1, 24, 144, 56, 56, 56, 3, 1, 6, 8, 256 << 10},  // AVX2's mr, 8 threads, small budget
+      {4, 8, 16, 9, 9, 5, 3, 2, 12, 3, 1 << 20},        // fewer channels than a panel
+      {1, 8, 24, 300, 300, 300, 5, 1, 12, 1, 64 << 10}, // one row barely fits
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(std::to_string(k.e) + " channels " + std::to_string(k.h) + "x" + std::to_string(k.w) + " batch " +
+                 std::to_string(k.n) + " threads " + std::to_string(k.threads));
+    const auto t = cpu::expand_depthwise_tiling(k.n, k.c, k.e, k.h, k.w, k.oh, k.k, k.s, k.mr, k.threads, k.budget);
+    const int64_t chunks = (k.e + t.chunk - 1) / t.chunk, bands = (k.oh + t.band - 1) / t.band;
+    EXPECT_EQ(t.chunk % 8, 0);
+    EXPECT_TRUE(t.chunk == k.e || t.chunk % std::lcm<int64_t>(8, k.mr) == 0) << t.chunk;
+    EXPECT_GE(t.band, 1);
+    EXPECT_LE(t.band, k.oh);
+    EXPECT_GE(t.groups, 1);
+    EXPECT_LE(t.groups, chunks);
+    const int64_t rows = std::min(k.h, (t.band - 1) * k.s + k.k);
+    const int64_t least = std::min<int64_t>(k.e, std::lcm<int64_t>(8, k.mr));
+    if ((least + k.c) * std::min(k.h, k.k) * k.w * 4 <= k.budget) EXPECT_LE((t.chunk + k.c) * rows * k.w * 4, k.budget);
+    const int64_t tasks = k.n * bands * t.groups;
+    if (k.n * k.oh * (k.e / 8) >= 4 * k.threads) EXPECT_GE(tasks, 4 * k.threads) << t.chunk << " " << t.band;
+  }
+}
+
 TEST(CpuBackendConv, PipelineFusedConvAddRelu) {
   Net net(31);
   ValueId x = net.input({3, 5, 10, 9});

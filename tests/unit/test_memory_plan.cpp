@@ -38,7 +38,7 @@ const map::ValuePlacement& placement(const map::MemoryPlan& p, ValueId id) {
 map::MemoryPlan plan_checked(const ir::Graph& g, map::MemoryPlanOptions opts = {}) {
   auto p = map::plan_memory(g, opts);
   EXPECT_TRUE(p.ok()) << p.error().message;
-  auto c = map::check_memory_plan(g, *p);
+  auto c = map::check_memory_plan(g, *p, opts);
   EXPECT_TRUE(c.ok()) << c.error().message;
   EXPECT_GE(p->arena_bytes, p->lower_bound_bytes);
   EXPECT_LE(p->arena_bytes, p->no_reuse_bytes + p->alignment * int64_t(p->values.size()));
@@ -56,6 +56,26 @@ ir::Graph chain(int length, Shape s = {1, 25}) {
 }
 
 }  // namespace
+
+// A backend that runs s1 and s2 as one step (cpu_backend.cpp's expansion +
+// depthwise pair): s1's output is never written (no bytes), and s0's output,
+// s1's input, is read while s2's output is written, so they must not share.
+TEST(MemoryPlan, FusedPairElidesItsIntermediateAndKeepsItsInputAlive) {
+  ir::Graph g = chain(4);
+  const ValueId a = g.nodes[0].outputs[0], b = g.nodes[1].outputs[0], c = g.nodes[2].outputs[0];
+  auto plain = plan_checked(g, {.alignment = 64, .in_place = false});
+  // Without the options s2's output takes s0's block, which dies at s1.
+  EXPECT_EQ(placement(plain, c).offset, placement(plain, a).offset);
+  map::MemoryPlanOptions o{.alignment = 64, .in_place = false, .elide = {b}, .read_until = {{a, 2}}};
+  auto fused = plan_checked(g, o);
+  EXPECT_EQ(placement(fused, b).bytes, 0);
+  EXPECT_EQ(placement(fused, a).last, 2);
+  const auto &pa = placement(fused, a), &pc = placement(fused, c);
+  EXPECT_TRUE(pa.offset >= pc.offset + pc.bytes || pc.offset >= pa.offset + pa.bytes);
+  EXPECT_EQ(fused.arena_bytes, 228);  // still two blocks: s0/s3 and s2
+  // The check holds a plan to the options it was made with.
+  EXPECT_FALSE(map::check_memory_plan(g, fused).ok());
+}
 
 TEST(MemoryPlan, ChainPingPongsBetweenTwoAlignedBlocks) {
   ir::Graph g = chain(3);

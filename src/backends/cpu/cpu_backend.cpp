@@ -125,7 +125,28 @@ class CpuExecutable final : public Executable {
     KILN_TRY(ir::infer_graph(p->g));
     passes::PipelineOptions po;
     KILN_TRY(passes::run_pipeline(p->g, po));
-    KILN_ASSIGN(p->mem, map::plan_memory(p->g));
+    // Fused pairs, chosen before the memory plan: the pair's intermediate
+    // gets no bytes, and the first node's input stays alive while the
+    // second node's output is written.
+    std::vector<char> pair_head(p->g.nodes.size(), 0);
+    map::MemoryPlanOptions mo;
+    {
+      std::vector<int32_t> readers(p->g.values.size(), 0);
+      for (const ir::Node& n : p->g.nodes)
+        for (ir::ValueId id : n.inputs)
+          if (id != ir::kNoValue) ++readers[size_t(id)];
+      for (ir::ValueId id : p->g.outputs) ++readers[size_t(id)];
+      for (size_t i = 0; i + 1 < p->g.nodes.size(); ++i) {
+        const ir::Node &a = p->g.nodes[i], &b = p->g.nodes[i + 1];
+        if (a.outputs.size() != 1 || a.outputs[0] == ir::kNoValue || readers[size_t(a.outputs[0])] != 1) continue;
+        if (!expand_depthwise_fusable(p->g, a, b)) continue;
+        pair_head[i] = 1;
+        mo.elide.push_back(a.outputs[0]);
+        mo.read_until.push_back({a.inputs[0], int32_t(i + 1)});
+        ++i;
+      }
+    }
+    KILN_ASSIGN(p->mem, map::plan_memory(p->g, mo));
     p->arena.reset(static_cast<std::byte*>(
         ::operator new(size_t(std::max<int64_t>(p->mem.arena_bytes, 64)), std::align_val_t(64))));
     p->addr.assign(p->g.values.size(), nullptr);
@@ -152,9 +173,21 @@ class CpuExecutable final : public Executable {
     text << "arena " << p->mem.arena_bytes << " bytes for " << p->mem.values.size() << " activations ("
          << p->mem.inplace_count << " in place)\n";
     int fallbacks = 0;
-    for (const ir::Node& n : p->g.nodes) {
+    for (size_t ni = 0; ni < p->g.nodes.size(); ++ni) {
+      const ir::Node& n = p->g.nodes[ni];
       std::unique_ptr<Step> step;
       std::string why;
+      if (pair_head[ni]) {
+        const ir::Node& next = p->g.nodes[ni + 1];
+        BuildCtx bc{p->g, n, ks_, pool_.size(), &probe, conv3x3_};
+        KILN_ASSIGN(step, build_expand_depthwise(bc, next));
+        text << "  " << p->g.describe(n) << " + " << p->g.describe(next) << " -> "
+             << ir::type_str(p->g, p->g.value(next.outputs[0]).type) << "  " << step->kernel << "\n";
+        p->steps.push_back(std::move(step));
+        p->step_nodes.push_back(p->g.describe(n) + " + " + p->g.describe(next));
+        ++ni;
+        continue;
+      }
       if (StepBuilder b = find_builder(n.op)) {
         BuildCtx bc{p->g, n, ks_, pool_.size(), &probe, conv3x3_};
         KILN_ASSIGN(step, b(bc, &why));

@@ -82,6 +82,27 @@ Result<std::unique_ptr<Step>> build_qadd(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_quantize(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_dequantize(const BuildCtx& b, std::string* why);
 
+// An expansion 1x1 convolution (stride 1, no pads, ungrouped) and the
+// depthwise convolution that is its output's only reader, as one step
+// (ops_conv_pair.cpp). Both f32 with constant weights, no residual,
+// activations none / Relu / Clip; the depthwise 3x3 or 5x5, stride 1 or 2,
+// over a multiple of 8 channels. The caller (cpu_backend.cpp) checks that b
+// is the node right after a and that a's output is read by b alone.
+bool expand_depthwise_fusable(const ir::Graph& g, const ir::Node& a, const ir::Node& b);
+// The step for the pair; b.n is the expansion, dw the depthwise node.
+Result<std::unique_ptr<Step>> build_expand_depthwise(const BuildCtx& b, const ir::Node& dw);
+// How the pair's work is cut: `chunk` expanded channels (a multiple of 8 and
+// of the GEMM's mr where there are that many) by `band` output rows per
+// piece; each (image, band) splits its chunks over `groups` tasks. Chunk and
+// the input rows of a band fit in budget_bytes together, whole planes first
+// (no rows computed twice); there are at least 4 tasks per thread where the
+// shape allows.
+struct ExpandDepthwiseTiling {
+  int64_t chunk, band, groups;
+};
+ExpandDepthwiseTiling expand_depthwise_tiling(int64_t n, int64_t c, int64_t e, int64_t h, int64_t w, int64_t oh,
+                                              int64_t k, int64_t s, int mr, int threads, int64_t budget_bytes);
+
 // A 3x3 stride-1 dilation-1 ungrouped convolution for ops_winograd.cpp.
 struct WinogradConvDesc {
   int64_t n, c, h, w, m, pt, pl, oh, ow;
