@@ -455,39 +455,114 @@ TEST(CpuBackendConv, ExpansionAndDepthwisePair) {
   }
 }
 
-// The cut of the pair's work: chunks of whole 8-channel groups (and whole
-// GEMM row panels where there are enough channels), within the budget where
-// one 8-channel band row allows it, and work for every thread.
-TEST(CpuBackendConv, ExpansionAndDepthwiseTiling) {
+// Whole blocks: expansion, depthwise and projection (with MobileNet-v2's
+// residual, the block's input) as one step where the batch gives every
+// thread 2 images or more; with fewer the projection stays a step of its
+// own. A depthwise conv and its projection alone (the first block) likewise.
+TEST(CpuBackendConv, InvertedResidualBlock) {
+  using A = ir::FusedActivation;
   struct Case {
-    int64_t n, c, e, h, w, oh, k, s;
+    int64_t n, c, e, p, h, w, k, s;
+    bool expand, residual, always;  // always: the projection is in the step with 1 and 3 threads
+    const char* what;
+  };
+  const std::vector<Case> cases = {
+      {6, 8, 48, 8, 14, 13, 3, 1, true, true, true, "a residual block: fused with 1 and 3 threads"},
+      {2, 16, 40, 24, 17, 16, 3, 2, true, false, false, "stride 2, no residual: the projection alone with 3 threads"},
+      {2, 8, 48, 8, 120, 120, 3, 1, true, true, false, "bands of rows with the projection"},
+      {6, 32, 32, 16, 30, 30, 3, 1, false, false, true, "a depthwise conv and its projection"},
+      {2, 24, 24, 40, 11, 12, 5, 2, false, false, false, "depthwise 5x5/2 and projection; with 3 threads not fused"},
+      {6, 16, 64, 64, 4, 4, 3, 1, true, false, false, "weights outweigh the pixels: the projection alone"},
+  };
+  uint64_t seed = 2300;
+  for (const Case& k : cases) {
+    Net net(seed++);
+    ValueId x = net.input({k.n, k.c, k.h, k.w});
+    ValueId mid = x;
+    if (k.expand) {
+      ir::FusedConvAttrs a1;
+      a1.kernel_shape = {1, 1};
+      a1.activation = A::kClip;
+      a1.activation_beta = 6.0f;
+      mid = net.node(OpKind::kFusedConv, {x, net.cst({k.e, k.c, 1, 1}), net.cst({k.e})}, a1);
+    }
+    ir::FusedConvAttrs a2;
+    a2.kernel_shape = {k.k, k.k};
+    a2.strides = {k.s, k.s};
+    a2.pads = {k.k / 2, k.k / 2, k.k / 2, k.k / 2};
+    a2.group = k.e;
+    a2.activation = A::kClip;
+    a2.activation_beta = 6.0f;
+    ValueId d = net.node(OpKind::kFusedConv, {mid, net.cst({k.e, 1, k.k, k.k}), net.cst({k.e})}, a2);
+    ir::FusedConvAttrs a3;
+    a3.kernel_shape = {1, 1};
+    a3.activation = A::kNone;
+    std::vector<ValueId> in3 = {d, net.cst({k.p, k.e, 1, 1}), net.cst({k.p})};
+    if (k.residual) in3.push_back(x);
+    ValueId y = net.node(OpKind::kFusedConv, in3, a3);
+    ASSERT_TRUE(net.done({y}));
+    const std::string stem = std::string("conv2d_f32_") + (k.expand ? "expand_" : "") + "depthwise";
+    check(net, k.what, stem);
+    for (int threads : {1, 3}) {
+      auto r = run_cpu(net.g, net.feeds, "portable", threads);
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      const cpu::ConvBlockShape shape{k.n, k.c, k.e, k.h, k.w, (k.h - 1) / k.s + 1, (k.w - 1) / k.s + 1, k.k, k.s,
+                                      k.expand, k.p};
+      const bool project = cpu::project_pays(shape, cpu::kernel_set(cpu::Isa::kPortable).mr, threads);
+      if (k.n < 2 * threads) EXPECT_FALSE(project);
+      if (k.always) EXPECT_TRUE(project);
+      if (k.p * k.e > shape.oh * shape.ow * (k.e + k.p)) EXPECT_FALSE(project);
+      EXPECT_EQ(r->plan.find(stem + "_project(") != std::string::npos, project) << k.what << "\n" << r->plan;
+      if (project) {
+        const size_t at = r->plan.find("_project("), eol = r->plan.find('\n', at);
+        EXPECT_EQ(r->plan.substr(at, eol - at).find("+residual") != std::string::npos, k.residual) << k.what;
+      }
+    }
+  }
+}
+
+// The cut of a block's work: chunks of whole 8-channel groups (and whole
+// GEMM row panels where there are enough channels), within the budget where
+// the narrowest band allows it, and work for every thread.
+TEST(CpuBackendConv, ConvBlockTiling) {
+  struct Case {
+    cpu::ConvBlockShape b;
     int mr, threads;
     int64_t budget;
   };
   const std::vector<Case> cases = {
-      {32, 16, 96, 112, 112, 56, 3, 2, 12, 2, 1 << 20},  // MobileNet-v2 features.2 at batch 32
-      {1, 16, 96, 112, 112, 56, 3, 2, 12, 2, 1 << 20},   // the same at batch 1
-      {1, 160, 960, 7, 7, 7, 3, 1, 12, 2, 1 << 20},     // 7x7, many channels
-      {1, 24, 144, 56, 56, 56, 3, 1, 6, 8, 256 << 10},  // AVX2's mr, 8 threads, small budget
-      {4, 8, 16, 9, 9, 5, 3, 2, 12, 3, 1 << 20},        // fewer channels than a panel
-      {1, 8, 24, 300, 300, 300, 5, 1, 12, 1, 64 << 10}, // one row barely fits
+      {{32, 16, 96, 112, 112, 56, 56, 3, 2, true, 0}, 12, 2, 1 << 20},   // MobileNet-v2 features.2, batch 32
+      {{32, 16, 96, 112, 112, 56, 56, 3, 2, true, 24}, 12, 2, 1 << 20},  // the same with its projection
+      {{1, 16, 96, 112, 112, 56, 56, 3, 2, true, 0}, 12, 2, 1 << 20},    // batch 1
+      {{1, 160, 960, 7, 7, 7, 7, 3, 1, true, 0}, 12, 2, 1 << 20},        // 7x7, many channels
+      {{1, 24, 144, 56, 56, 56, 56, 3, 1, true, 0}, 6, 8, 256 << 10},    // AVX2's mr, 8 threads, small budget
+      {{4, 8, 16, 9, 9, 5, 5, 3, 2, true, 0}, 12, 3, 1 << 20},           // fewer channels than a panel
+      {{1, 8, 24, 300, 300, 300, 300, 5, 1, true, 0}, 12, 1, 64 << 10},  // one row barely fits
+      {{32, 32, 32, 112, 112, 112, 112, 3, 1, false, 16}, 12, 2, 1 << 20},  // features.1: depthwise + projection
+      {{4, 24, 144, 56, 56, 56, 56, 3, 1, true, 24}, 12, 2, 1 << 20},    // projection, 2 images per thread
   };
   for (const Case& k : cases) {
-    SCOPED_TRACE(std::to_string(k.e) + " channels " + std::to_string(k.h) + "x" + std::to_string(k.w) + " batch " +
-                 std::to_string(k.n) + " threads " + std::to_string(k.threads));
-    const auto t = cpu::expand_depthwise_tiling(k.n, k.c, k.e, k.h, k.w, k.oh, k.k, k.s, k.mr, k.threads, k.budget);
-    const int64_t chunks = (k.e + t.chunk - 1) / t.chunk, bands = (k.oh + t.band - 1) / t.band;
+    const cpu::ConvBlockShape& b = k.b;
+    SCOPED_TRACE(std::to_string(b.e) + " channels " + std::to_string(b.h) + "x" + std::to_string(b.w) + " batch " +
+                 std::to_string(b.n) + " threads " + std::to_string(k.threads) + " projection " + std::to_string(b.p));
+    const auto t = cpu::conv_block_tiling(b, k.mr, k.threads, k.budget);
+    const int64_t chunks = (b.e + t.chunk - 1) / t.chunk, bands = (b.oh + t.band - 1) / t.band;
+    const int64_t least = b.expand ? std::min<int64_t>(b.e, std::lcm<int64_t>(8, k.mr)) : b.e;
     EXPECT_EQ(t.chunk % 8, 0);
-    EXPECT_TRUE(t.chunk == k.e || t.chunk % std::lcm<int64_t>(8, k.mr) == 0) << t.chunk;
+    EXPECT_TRUE(t.chunk == b.e || (b.expand && t.chunk % std::lcm<int64_t>(8, k.mr) == 0)) << t.chunk;
     EXPECT_GE(t.band, 1);
-    EXPECT_LE(t.band, k.oh);
+    EXPECT_LE(t.band, b.oh);
     EXPECT_GE(t.groups, 1);
     EXPECT_LE(t.groups, chunks);
-    const int64_t rows = std::min(k.h, (t.band - 1) * k.s + k.k);
-    const int64_t least = std::min<int64_t>(k.e, std::lcm<int64_t>(8, k.mr));
-    if ((least + k.c) * std::min(k.h, k.k) * k.w * 4 <= k.budget) EXPECT_LE((t.chunk + k.c) * rows * k.w * 4, k.budget);
-    const int64_t tasks = k.n * bands * t.groups;
-    if (k.n * k.oh * (k.e / 8) >= 4 * k.threads) EXPECT_GE(tasks, 4 * k.threads) << t.chunk << " " << t.band;
+    if (b.p) EXPECT_EQ(t.groups, 1);
+    auto bytes = [&](int64_t chunk, int64_t band) {
+      const int64_t rows = std::min(b.h, (band - 1) * b.s + b.k);
+      return ((b.expand ? (chunk + b.c) * rows * b.w : 0) + (b.p ? b.e * band * b.ow : 0)) * 4;
+    };
+    if (bytes(least, 1) <= k.budget) EXPECT_LE(bytes(t.chunk, t.band), k.budget);
+    const int64_t tasks = b.n * bands * t.groups;
+    const int64_t most = b.n * b.oh * (b.p ? 1 : b.e / 8);
+    if (most >= 4 * k.threads) EXPECT_GE(tasks, 4 * k.threads) << t.chunk << " " << t.band;
   }
 }
 

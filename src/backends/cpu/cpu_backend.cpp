@@ -125,10 +125,10 @@ class CpuExecutable final : public Executable {
     KILN_TRY(ir::infer_graph(p->g));
     passes::PipelineOptions po;
     KILN_TRY(passes::run_pipeline(p->g, po));
-    // Fused pairs, chosen before the memory plan: the pair's intermediate
-    // gets no bytes, and the first node's input stays alive while the
-    // second node's output is written.
-    std::vector<char> pair_head(p->g.nodes.size(), 0);
+    // Fused convolution blocks, chosen before the memory plan: the values
+    // between their stages get no bytes, and a block's input stays alive
+    // while its last node's output is written.
+    std::vector<int> block_nodes(p->g.nodes.size(), 0);
     map::MemoryPlanOptions mo;
     {
       std::vector<int32_t> readers(p->g.values.size(), 0);
@@ -136,14 +136,13 @@ class CpuExecutable final : public Executable {
         for (ir::ValueId id : n.inputs)
           if (id != ir::kNoValue) ++readers[size_t(id)];
       for (ir::ValueId id : p->g.outputs) ++readers[size_t(id)];
-      for (size_t i = 0; i + 1 < p->g.nodes.size(); ++i) {
-        const ir::Node &a = p->g.nodes[i], &b = p->g.nodes[i + 1];
-        if (a.outputs.size() != 1 || a.outputs[0] == ir::kNoValue || readers[size_t(a.outputs[0])] != 1) continue;
-        if (!expand_depthwise_fusable(p->g, a, b)) continue;
-        pair_head[i] = 1;
-        mo.elide.push_back(a.outputs[0]);
-        mo.read_until.push_back({a.inputs[0], int32_t(i + 1)});
-        ++i;
+      for (size_t i = 0; i < p->g.nodes.size(); ++i) {
+        ConvBlockMatch m = match_conv_block(p->g, i, readers, ks_.mr, pool_.size());
+        if (m.nodes < 2) continue;
+        block_nodes[i] = m.nodes;
+        mo.elide.insert(mo.elide.end(), m.elide.begin(), m.elide.end());
+        mo.read_until.push_back({m.input, int32_t(i + size_t(m.nodes) - 1)});
+        i += size_t(m.nodes) - 1;
       }
     }
     KILN_ASSIGN(p->mem, map::plan_memory(p->g, mo));
@@ -177,15 +176,17 @@ class CpuExecutable final : public Executable {
       const ir::Node& n = p->g.nodes[ni];
       std::unique_ptr<Step> step;
       std::string why;
-      if (pair_head[ni]) {
-        const ir::Node& next = p->g.nodes[ni + 1];
+      if (int count = block_nodes[ni]; count > 1) {
         BuildCtx bc{p->g, n, ks_, pool_.size(), &probe, conv3x3_};
-        KILN_ASSIGN(step, build_expand_depthwise(bc, next));
-        text << "  " << p->g.describe(n) << " + " << p->g.describe(next) << " -> "
-             << ir::type_str(p->g, p->g.value(next.outputs[0]).type) << "  " << step->kernel << "\n";
+        KILN_ASSIGN(step, build_conv_block(bc, count));
+        const ir::Node& last = p->g.nodes[ni + size_t(count) - 1];
+        std::string names = p->g.describe(n);
+        for (int j = 1; j < count; ++j) names += " + " + p->g.describe(p->g.nodes[ni + size_t(j)]);
+        text << "  " << names << " -> " << ir::type_str(p->g, p->g.value(last.outputs[0]).type) << "  "
+             << step->kernel << "\n";
         p->steps.push_back(std::move(step));
-        p->step_nodes.push_back(p->g.describe(n) + " + " + p->g.describe(next));
-        ++ni;
+        p->step_nodes.push_back(names);
+        ni += size_t(count) - 1;
         continue;
       }
       if (StepBuilder b = find_builder(n.op)) {

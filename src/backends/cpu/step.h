@@ -82,26 +82,42 @@ Result<std::unique_ptr<Step>> build_qadd(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_quantize(const BuildCtx& b, std::string* why);
 Result<std::unique_ptr<Step>> build_dequantize(const BuildCtx& b, std::string* why);
 
-// An expansion 1x1 convolution (stride 1, no pads, ungrouped) and the
-// depthwise convolution that is its output's only reader, as one step
-// (ops_conv_pair.cpp). Both f32 with constant weights, no residual,
-// activations none / Relu / Clip; the depthwise 3x3 or 5x5, stride 1 or 2,
-// over a multiple of 8 channels. The caller (cpu_backend.cpp) checks that b
-// is the node right after a and that a's output is read by b alone.
-bool expand_depthwise_fusable(const ir::Graph& g, const ir::Node& a, const ir::Node& b);
-// The step for the pair; b.n is the expansion, dw the depthwise node.
-Result<std::unique_ptr<Step>> build_expand_depthwise(const BuildCtx& b, const ir::Node& dw);
-// How the pair's work is cut: `chunk` expanded channels (a multiple of 8 and
-// of the GEMM's mr where there are that many) by `band` output rows per
-// piece; each (image, band) splits its chunks over `groups` tasks. Chunk and
-// the input rows of a band fit in budget_bytes together, whole planes first
-// (no rows computed twice); there are at least 4 tasks per thread where the
-// shape allows.
-struct ExpandDepthwiseTiling {
+// An inverted residual block run as one step (ops_conv_block.cpp): an
+// expansion 1x1 conv (stride 1, no pads, ungrouped), the depthwise conv that
+// reads it and, where it pays (project_pays), the projection 1x1 that reads
+// that (with its residual); or a depthwise conv and its
+// projection alone. All f32 with constant weights, activations none / Relu /
+// Clip; the depthwise 3x3 or 5x5, stride 1 or 2, over a multiple of 8
+// channels; each value between the stages read by the next stage alone.
+struct ConvBlockMatch {
+  int nodes = 0;                    // 0: no block starts here; else 2 or 3 consecutive nodes
+  std::vector<ir::ValueId> elide;   // the values between the stages (never written)
+  ir::ValueId input = ir::kNoValue; // the block's input, read until its last node
+};
+// readers[v]: how many node inputs read value v, plus one if it is a graph output.
+ConvBlockMatch match_conv_block(const ir::Graph& g, size_t i, const std::vector<int32_t>& readers, int mr,
+                                int threads);
+// The step for the block of `count` nodes starting at b.n (as matched).
+Result<std::unique_ptr<Step>> build_conv_block(const BuildCtx& b, int count);
+// The block's shape: n images of c channels, h x w; e middle channels; the
+// depthwise k x k stride s to oh x ow; p projection outputs (0: none).
+struct ConvBlockShape {
+  int64_t n, c, e, h, w, oh, ow, k, s;
+  bool expand;
+  int64_t p;
+};
+// How its work is cut: `chunk` middle channels (a multiple of 8 and of the
+// GEMM's mr where there are that many; all of them without an expansion)
+// by `band` output rows per piece; each (image, band) splits its chunks over
+// `groups` tasks (1 with a projection). The buffers and a band's input rows
+// fit in budget_bytes, whole planes first (no rows computed twice); at least
+// 4 tasks per thread where the shape allows.
+struct ConvBlockTiling {
   int64_t chunk, band, groups;
 };
-ExpandDepthwiseTiling expand_depthwise_tiling(int64_t n, int64_t c, int64_t e, int64_t h, int64_t w, int64_t oh,
-                                              int64_t k, int64_t s, int mr, int threads, int64_t budget_bytes);
+ConvBlockTiling conv_block_tiling(const ConvBlockShape& b, int mr, int threads, int64_t budget_bytes);
+// Whether a block with a projection (b.p > 0) had better run it in the step.
+bool project_pays(const ConvBlockShape& b, int mr, int threads);
 
 // A 3x3 stride-1 dilation-1 ungrouped convolution for ops_winograd.cpp.
 struct WinogradConvDesc {
