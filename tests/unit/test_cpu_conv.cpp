@@ -41,8 +41,11 @@ struct ConvCase {
     return group == 1 && !depthwise() && (sh > 1 || sw > 1) && cin <= 4 && cin * kh * kw >= 64;
   }
   // The sets whose tile is wide (AVX-512) take every kernel larger than 1x1
-  // with at least 64 taps that Winograd does not take.
-  bool wide_direct_shape() const { return group == 1 && !depthwise() && kh * kw > 1 && cin * kh * kw >= 64; }
+  // with at least 64 taps that Winograd does not take, and stems from 27 taps.
+  bool wide_direct_shape() const {
+    return group == 1 && !depthwise() && kh * kw > 1 &&
+           (cin * kh * kw >= 64 || ((sh > 1 || sw > 1) && cin <= 4 && cin * kh * kw >= 27));
+  }
   std::string direct_kernel() const {
     return depthwise()                                   ? "conv2d_f32_depthwise_direct"
            : direct_tile_shape() || wide_direct_shape() ? "conv2d_f32_implicit_gemm|conv2d_f32_direct("
@@ -301,7 +304,8 @@ TEST(CpuBackendConv, DirectStridedTile) {
       {{1, 2, 9, 15, 13, 7, 7, 2, 3, 2, 1, P{2, 1, 0, 2}, true}, A::kClip, false},   // dilation, uneven strides
       {{1, 3, 7, 4, 4, 5, 5, 3, 3, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false},     // one output pixel: a partial tile
       {{1, 3, 40, 20, 30, 7, 7, 2, 1, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, false},  // column stride 1, 40 channels
-      {{1, 3, 32, 23, 23, 3, 3, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 27 taps: not taken
+      {{1, 3, 32, 23, 23, 3, 3, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 27 taps: AVX-512 only
+      {{1, 2, 16, 15, 15, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, false},  // 18 taps: not taken
       {{1, 17, 33, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, false},   // 17 channels: AVX-512 only
       {{1, 17, 45, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, true},    // the same, a residual
       {{1, 40, 37, 7, 7, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, true},    // stride 1: AVX-512 only

@@ -282,7 +282,7 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
     // conv1: 0.93x the implicit GEMM's time on AVX2, median of 8 alternating
     // runs of a one-node model; AVX-512's 12x32 tile 0.62x) and an
     // activation the tile applies. Measured and not taken: mobilenet_v2's
-    // first layer (27 taps, 1.09x: the in-register transpose and masked
+    // first layer on AVX2 (27 taps, 1.09x: the in-register transpose and masked
     // stores outweigh so short a k loop) and, on AVX2, a 64 -> 128 3x3
     // stride-2 layer (576 taps, 1.05x: its 36 KiB of weights per block of 16
     // channels leave L1 for every 6 pixels, where the GEMM keeps a packed 16
@@ -292,9 +292,13 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
     // spent a quarter of its time gathering stride-2 columns), its 7x7
     // stride-1 layers 0.90 -> 0.78 ms; 1x1 stride-2 ran even (0.054 against
     // 0.052 ms) and stays on the GEMM.
+    // AVX-512's tile (since its 16x16 epilogue transpose) also wins on
+    // mobilenet_v2's 27-tap stem: 0.21-0.22 -> 0.17 ms at batch 1, 9.1-10.5
+    // -> 5.9 ms at batch 32 (in the model, kiln bench --profile).
     const bool act_in_tile = st.act == Act::kNone || st.act == Act::kRelu || st.act == Act::kClip;
     const bool stem = (s.sh > 1 || s.sw > 1) && s.c <= 4;
-    if (b.ks.conv_direct && s.group == 1 && kk >= 64 && act_in_tile &&
+    const int64_t min_taps = stem && b.ks.conv_direct_wide ? 27 : 64;
+    if (b.ks.conv_direct && s.group == 1 && kk >= min_taps && act_in_tile &&
         (stem || (b.ks.conv_direct_wide && s.kh * s.kw > 1))) {
       const int64_t oc = b.ks.conv_oc, blocks = (s.m + oc - 1) / oc;
       st.dc_weights.assign(size_t(blocks * kk * oc), 0.0f);
