@@ -131,11 +131,7 @@ class CpuExecutable final : public Executable {
     std::vector<int> block_nodes(p->g.nodes.size(), 0);
     map::MemoryPlanOptions mo;
     {
-      std::vector<int32_t> readers(p->g.values.size(), 0);
-      for (const ir::Node& n : p->g.nodes)
-        for (ir::ValueId id : n.inputs)
-          if (id != ir::kNoValue) ++readers[size_t(id)];
-      for (ir::ValueId id : p->g.outputs) ++readers[size_t(id)];
+      const std::vector<int32_t> readers = count_readers(p->g);
       for (size_t i = 0; i < p->g.nodes.size(); ++i) {
         ConvBlockMatch m = match_conv_block(p->g, i, readers, ks_.mr, pool_.size());
         if (m.nodes < 2) continue;

@@ -286,6 +286,15 @@ ConvBlockTiling conv_block_tiling(const ConvBlockShape& b, int mr, int threads, 
   return t;
 }
 
+std::vector<int32_t> count_readers(const ir::Graph& g) {
+  std::vector<int32_t> readers(g.values.size(), 0);
+  for (const ir::Node& n : g.nodes)
+    for (ir::ValueId id : n.inputs)
+      if (id != ir::kNoValue) ++readers[size_t(id)];
+  for (ir::ValueId id : g.outputs) ++readers[size_t(id)];
+  return readers;
+}
+
 ConvBlockMatch match_conv_block(const ir::Graph& g, size_t i, const std::vector<int32_t>& readers, int mr,
                                 int threads) {
   ConvBlockMatch m;
@@ -306,11 +315,7 @@ ConvBlockMatch match_conv_block(const ir::Graph& g, size_t i, const std::vector<
 Result<std::unique_ptr<Step>> build_conv_block(const BuildCtx& bc, int count) {
   const ir::Graph& g = bc.g;
   const size_t i = size_t(&bc.n - g.nodes.data());
-  std::vector<int32_t> readers(g.values.size(), 0);  // only the block's own values matter: they are read once
-  for (const ir::Node& n : g.nodes)
-    for (ir::ValueId id : n.inputs)
-      if (id != ir::kNoValue) ++readers[size_t(id)];
-  for (ir::ValueId id : g.outputs) ++readers[size_t(id)];
+  const std::vector<int32_t> readers = count_readers(g);
   Stages st;
   int matched = 0;
   if (i >= g.nodes.size() || !match_stages(g, i, readers, &st, &matched) || matched < count)

@@ -95,6 +95,7 @@ struct ConvBlockMatch {
   ir::ValueId input = ir::kNoValue; // the block's input, read until its last node
 };
 // readers[v]: how many node inputs read value v, plus one if it is a graph output.
+std::vector<int32_t> count_readers(const ir::Graph& g);
 ConvBlockMatch match_conv_block(const ir::Graph& g, size_t i, const std::vector<int32_t>& readers, int mr,
                                 int threads);
 // The step for the block of `count` nodes starting at b.n (as matched).
