@@ -7,6 +7,7 @@
 
 #include <numeric>
 
+#include "backends/cpu/cpu_info.h"
 #include "backends/cpu/kernel_set.h"
 #include "backends/cpu/step.h"
 #include "cpu_test_util.h"
@@ -372,6 +373,75 @@ TEST(CpuBackendConv, WinogradAndDirect3x3) {
     // "auto" times both and keeps either: the result must match all the same.
     check(net, "Conv " + c.str(), "conv2d_f32_", Expect::kCpu, kTol, "auto");
   }
+}
+
+// A batch's Winograd GEMMs cut into tasks (winograd_blocking): on resnet18's
+// shapes at batch 32 with AVX-512's 12x32 tile, the 7x7 layers' 36 MiB of
+// transformed weights are read by blocks of two or more panels, not once per
+// panel, and neither layer shares its rows out (a pass through memory);
+// with one panel the rows are shared so that both threads work. Over a
+// sweep of shapes the cut stays in range and, given 4 panel pairs per
+// thread or more, loads no thread with more than 1.5x an even share. (With
+// fewer, sharing the rows out can cost more traffic than it saves time.)
+TEST(CpuBackendConv, WinogradBlocking) {
+  const int64_t mib = 1 << 20;
+  auto l4 = cpu::winograd_blocking(4, 43, 512, 36, 12, 32, 2, mib);
+  EXPECT_GE(l4.panels, 2);
+  EXPECT_EQ(l4.row_blocks, 1);
+  auto l3 = cpu::winograd_blocking(16, 22, 256, 36, 12, 32, 2, mib);
+  EXPECT_EQ(l3.row_blocks, 1);
+  EXPECT_LE(l3.panels, 8);
+  auto one = cpu::winograd_blocking(1, 22, 256, 36, 12, 32, 2, mib);
+  EXPECT_GE(one.row_blocks, 2);
+  for (int64_t cols : {1, 2, 3, 7, 16, 49, 196})
+    for (int64_t rows : {1, 2, 5, 11, 43, 86})
+      for (int64_t c : {3, 64, 512})
+        for (int threads : {1, 2, 3, 8})
+          for (int pts : {16, 36}) {
+            auto b = cpu::winograd_blocking(cols, rows, c, pts, 12, 32, threads, mib);
+            SCOPED_TRACE(std::to_string(cols) + " panels, " + std::to_string(rows) + " row panels, c " +
+                         std::to_string(c) + ", threads " + std::to_string(threads) + ", pts " + std::to_string(pts));
+            EXPECT_GE(b.panels, 1);
+            EXPECT_LE(b.panels, cols);
+            EXPECT_GE(b.row_blocks, 1);
+            EXPECT_LE(b.row_blocks, rows);
+            // The busiest thread's panel pairs: within 1.5x of an even share.
+            const int64_t tasks = (cols + b.panels - 1) / b.panels * b.row_blocks;
+            const int64_t busiest = (tasks + threads - 1) / threads * b.panels * ((rows + b.row_blocks - 1) / b.row_blocks);
+            if (cols * rows >= 4 * threads)
+              EXPECT_LE(2 * busiest, 3 * ((cols * rows + threads - 1) / threads)) << b.panels << " x " << b.row_blocks;
+          }
+}
+
+// Winograd with more output channels than a task computes at once (the
+// products of its row panels go in blocks of half of L2) and with tasks of
+// several panels and shares of the rows, on every ISA with 1 and 3 threads.
+TEST(CpuBackendConv, WinogradBlocksOfProducts) {
+  using P = std::vector<int64_t>;
+  const ConvCase c{4, 32, 480, 16, 16, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true};
+  Net net(611);
+  ValueId y = net.node(OpKind::kConv, conv_inputs(net, c), c.attrs());
+  ASSERT_TRUE(net.done({y}));
+  check(net, "Conv " + c.str(), "conv2d_f32_winograd_f", Expect::kCpu, kTol, "winograd");
+  // What the cuts above covered, by the same rules the step follows.
+  bool several_panels = false, blocks_of_rows = false;
+  for (const std::string& name : available_isas()) {
+    cpu::Isa isa;
+    ASSERT_TRUE(cpu::parse_isa(name, &isa));
+    const cpu::KernelSet& ks = cpu::kernel_set(isa);
+    const int tm = cpu::winograd_tile_forced(c.n, c.oh(), c.ow(), ks.nr), a = tm + 2;
+    const int64_t tiles = c.n * ((c.oh() + tm - 1) / tm) * ((c.ow() + tm - 1) / tm);
+    const int64_t cols = (tiles + ks.nr - 1) / ks.nr, rows = (c.cout + ks.mr - 1) / ks.mr;
+    const int64_t budget = cpu::cpu_info().l2_bytes / 2;
+    for (int threads : {1, 3}) {
+      auto b = cpu::winograd_blocking(cols, rows, c.cin, a * a, ks.mr, ks.nr, threads, budget);
+      several_panels |= b.panels > 1;
+      const int64_t per_task = (rows + b.row_blocks - 1) / b.row_blocks;
+      blocks_of_rows |= per_task * std::min(b.panels, cols) * a * a * ks.mr * ks.nr * 4 > budget;
+    }
+  }
+  EXPECT_TRUE(several_panels);
+  EXPECT_TRUE(blocks_of_rows);
 }
 
 // A Conv followed by Relu / Add runs fused after the pass pipeline; the result

@@ -360,13 +360,13 @@ Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why) {
                                              : winograd_tile(s.n, s.oh, s.ow, b.ks.nr);
     WinogradConvDesc d{s.n, s.c, s.h, s.w, s.m, s.pt, s.pl, s.oh, s.ow, wd, step->bias,
                        step->x, step->z, step->y, step->act, step->alpha, step->beta};
-    if (b.conv3x3 == "winograd") return make_winograd_conv(d, b.ks, tile);
+    if (b.conv3x3 == "winograd") return make_winograd_conv(d, b.ks, tile, b.threads);
     // At half the direct kernel's multiplies or less Winograd wins on any
     // machine seen so far, and a timing taken while another process runs
     // could pick wrongly: no timing then.
     const double ratio = winograd_work_ratio(s.n, s.oh, s.ow, b.ks.nr);
     if (b.conv3x3 == "auto" && ratio <= 0.5) {
-      std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks, tile);
+      std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks, tile, b.threads);
       char note[64];
       std::snprintf(note, sizeof note, " [%.2fx the direct multiplies: not timed]", ratio);
       wino->kernel += note;
@@ -374,7 +374,7 @@ Result<std::unique_ptr<Step>> build_conv(const BuildCtx& b, std::string* why) {
     }
     finish_direct(*step, b, s, wd);
     if (b.conv3x3 == "direct" || !b.probe) return std::unique_ptr<Step>(std::move(step));
-    std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks, tile);
+    std::unique_ptr<Step> wino = make_winograd_conv(d, b.ks, tile, b.threads);
     // Both kernels on the real shapes, once, here: Winograd's transforms cost
     // memory traffic that its 4x fewer multiplies repay only on some layers
     // and machines, so the faster one is kept (and the plan shows both times).

@@ -9,9 +9,12 @@
 //
 // Fused per panel of nr tiles (the microkernel's width, a tile per lane):
 // the input transform writes the 36 B panels directly ([Cin][nr] each, no
-// packing pass), the microkernel computes each point's [mr x nr] product
-// into a small buffer, and the output transform reads it back at once, so
-// nothing of size tiles x channels x 36 goes through memory. (The first
+// packing pass), the microkernel computes each point's [mr x nr] products
+// into a buffer of a block of row panels by the task's panels (within half
+// of L2), and the output transform reads them back at once, so nothing of
+// size tiles x channels x 36 goes through memory. How a batch is cut into
+// tasks (panels by shares of the rows) follows a cost model of its traffic
+// (winograd_blocking). (The first
 // version transformed the whole image, ran 36 GEMMs through the shared
 // driver, which packed the transformed data again, and transformed a
 // 36 x Cout x tiles buffer back: its traffic ate most of the 4x saving.)
@@ -41,33 +44,34 @@ class WinogradStep final : public Step {
   std::vector<Packed> u;                   // per point xi: [Cout x Cin]
   std::vector<float> scratch;              // padded input
   std::vector<float> shared_v;             // all panels' B operands, when tasks split Cout
+  WinogradBlocking cut{1, 1};              // tasks' blocks when the batch's tiles form one sequence
+  int64_t product_bytes = 1 << 20;         // products ([pts][mr][nr] per panel pair) computed at a time
 
   Result<void> run(RunCtx& c) override {
     const float* x = c.f(d.x);
     const int nr = c.ks.nr, mr = c.ks.mr;
     const int64_t tiles = ty * tx, ps = pts * d.c * nr;
     const int64_t mpanels = (d.m + mr - 1) / mr;
-    // Panels per task: their B operands stay within about 512 KiB.
-    const int64_t per_chunk = std::clamp<int64_t>((512 << 10) / (ps * 4), 1, 8);
     const int threads = c.pool ? c.pool->size() : 1;
     if (per_image(threads, nr)) {
       // A task per image, padded into a per-thread buffer right before use,
       // so that the transforms read it from L2. (Padding the whole batch
       // first left it in L3, where the transforms' 6-row patches across the
       // channels came back a line at a time: resnet18's 56x56 layers at
-      // batch 32, 18.4 -> 16.4 ms.)
+      // batch 32, 18.4 -> 16.4 ms.) Panels in chunks whose B operands stay
+      // within about 512 KiB.
+      const int64_t per_chunk = std::clamp<int64_t>((512 << 10) / (ps * 4), 1, 8);
       const int64_t panels = (tiles + nr - 1) / nr;
       auto body = [&](int64_t b, int) {
-        thread_local std::vector<float> img, v, mt;
+        thread_local std::vector<float> img, v;
         img.resize(size_t(d.c * hp * wp + 16));  // slack: kernels may load a few floats past a patch
         pad_planes(x + b * d.c * d.h * d.w, img.data(), 0, d.c);
         v.resize(size_t(per_chunk * ps));
-        mt.resize(size_t(pts * mr * nr));
         for (int64_t q0 = 0; q0 < panels; q0 += per_chunk) {
           const int64_t q1 = std::min(panels, q0 + per_chunk);
           for (int64_t q = q0; q < q1; ++q)
             transform_panel(c.ks, img.data(), tiles, q, 0, d.c, v.data() + (q - q0) * ps);
-          run_chunk(c, b, tiles, q0, q1, 0, mpanels, v.data(), mt.data());
+          run_chunk(c, b, tiles, q0, q1, 0, mpanels, v.data());
         }
       };
       if (c.pool) c.pool->parallel_for(d.n, body);
@@ -78,22 +82,17 @@ class WinogradStep final : public Step {
     // Otherwise the tiles of the whole batch are numbered in one sequence
     // and a panel may take tiles of two images, so that small images fill
     // the microkernel's columns (a 14x14 image has 16 F(4x4) tiles; alone
-    // in a panel of 32 it wasted half of the GEMM).
+    // in a panel of 32 it wasted half of the GEMM). Tasks take blocks of
+    // panels by row panels as `cut` says (winograd_blocking).
     const int64_t total = d.n * tiles, panels = (total + nr - 1) / nr;
     scratch.resize(size_t(d.n * d.c * hp * wp + 16));  // slack: kernels may load a few floats past a patch
     parallel_ranges(c.pool, d.n * d.c, 4, [&](int64_t b, int64_t e) { pad_planes(x, scratch.data(), b, e); });
-    int64_t cpanels = per_chunk, msplit = 1;
-    auto tasks_of = [&] { return ((panels + cpanels - 1) / cpanels) * msplit; };
-    while (tasks_of() < 4 * threads && cpanels > 1) cpanels = (cpanels + 1) / 2;
-    while (tasks_of() < 4 * threads && msplit < mpanels) msplit *= 2;
-    msplit = std::min(msplit, mpanels);
-    if (msplit > 1) {  // transform once for all tasks
+    const int64_t cq = std::min(cut.panels, panels), qblocks = (panels + cq - 1) / cq;
+    const int64_t pblocks = std::min(cut.row_blocks, mpanels);
+    if (pblocks > 1) {  // transform once for all tasks
       shared_v.resize(size_t(panels * ps));
       // Few panels (a 14x14 or 7x7 image has one): their channels split
-      // too, so that no thread waits on a single transform task. (What holds
-      // resnet18's 14x14 and 7x7 layers to 1.7x from 1 to 2 threads is
-      // rather the memory traffic of their transformed weights, 9-17 MiB a
-      // layer: BENCHMARKS.md.)
+      // too, so that no thread waits on a single transform task.
       const int64_t cparts =
           std::clamp<int64_t>((4 * threads + panels - 1) / panels, 1, std::max<int64_t>(1, d.c / 16));
       auto transform = [&](int64_t t, int) {
@@ -106,15 +105,15 @@ class WinogradStep final : public Step {
         for (int64_t t = 0; t < panels * cparts; ++t) transform(t, 0);
     }
     auto body = [&](int64_t t, int) {
-      thread_local std::vector<float> v, mt;  // [panel][pts][Cin][nr]; [pts][mr][nr]
-      const int64_t chunk = t / msplit, ms = t % msplit;
+      thread_local std::vector<float> v;  // [panel][pts][Cin][nr]
+      const int64_t qb = t / pblocks, pb = t % pblocks;
       // Row panels shared out evenly (43 as 5 and 6, not 7 x 6 + 1: one
       // thread ran 24 of them, the other 19).
-      const int64_t p0 = ms * mpanels / msplit, p1 = (ms + 1) * mpanels / msplit;
-      const int64_t q0 = chunk * cpanels, q1 = std::min(panels, q0 + cpanels);
+      const int64_t p0 = pb * mpanels / pblocks, p1 = (pb + 1) * mpanels / pblocks;
+      const int64_t q0 = qb * cq, q1 = std::min(panels, q0 + cq);
       if (p0 >= p1) return;
       const float* vp;
-      if (msplit > 1) {
+      if (pblocks > 1) {
         vp = shared_v.data() + q0 * ps;
       } else {
         v.resize(size_t((q1 - q0) * ps));
@@ -122,10 +121,9 @@ class WinogradStep final : public Step {
           transform_panel(c.ks, scratch.data(), total, q, 0, d.c, v.data() + (q - q0) * ps);
         vp = v.data();
       }
-      mt.resize(size_t(pts * mr * nr));
-      run_chunk(c, 0, total, q0, q1, p0, p1, vp, mt.data());
+      run_chunk(c, 0, total, q0, q1, p0, p1, vp);
     };
-    const int64_t tasks = tasks_of();
+    const int64_t tasks = qblocks * pblocks;
     if (c.pool) c.pool->parallel_for(tasks, body);
     else
       for (int64_t t = 0; t < tasks; ++t) body(t, 0);
@@ -176,63 +174,86 @@ class WinogradStep final : public Step {
 
   // Row panels [p0, p1) x panels [q0, q1) of the images from b on (tiles
   // counted across them, `total` in all), v holding the panels' B operands.
-  void run_chunk(RunCtx& c, int64_t b, int64_t total, int64_t q0, int64_t q1, int64_t p0, int64_t p1, const float* v,
-                 float* mt) const {
+  // The products of a block of row panels by all the panels go to a buffer
+  // of at most product_bytes, point by point, so that each point's weights
+  // (A) serve all the panels and each panel's operand (B) all the row
+  // panels while they are in cache; then each pair is transformed back.
+  // (A row panel at a time against one panel, resnet18's 7x7 layers at
+  // batch 32 read their 36 MiB of transformed weights once per panel and
+  // each panel's 2.3 MiB of B once per row panel, mostly from L3.)
+  void run_chunk(RunCtx& c, int64_t b, int64_t total, int64_t q0, int64_t q1, int64_t p0, int64_t p1,
+                 const float* v) const {
     const KernelSet& ks = c.ks;
     const int nr = ks.nr, mr = ks.mr;
-    const int64_t xs = d.c * nr, ps = pts * xs, tiles = ty * tx;
+    const int64_t xs = d.c * nr, ps = pts * xs, nq = q1 - q0, per = int64_t(pts) * mr * nr;
+    const int64_t rows = std::clamp<int64_t>(product_bytes / (nq * per * 4), 1, p1 - p0);
+    thread_local std::vector<float> products;
+    products.resize(size_t(rows * nq * per));
+    for (int64_t pb = p0; pb < p1; pb += rows) {
+      const int64_t pe = std::min(p1, pb + rows);
+      for (int xi = 0; xi < pts; ++xi)
+        for (int64_t p = pb; p < pe; ++p) {
+          const float* a = u[size_t(xi)].data.data() + p * d.c * mr;
+          for (int64_t q = q0; q < q1; ++q) {
+            const float* vq = v + (q - q0) * ps + xi * xs;
+            float* mt = products.data() + ((p - pb) * nq + (q - q0)) * per + xi * mr * nr;
+            for (int64_t k0 = 0; k0 < d.c; k0 += kKc)
+              ks.gemm_ukernel(std::min(kKc, d.c - k0), a + k0 * mr, vq + k0 * nr, nr, mt, nr, k0 > 0, nullptr, mr);
+          }
+        }
+      for (int64_t p = pb; p < pe; ++p)
+        for (int64_t q = q0; q < q1; ++q)
+          store_products(c, b, total, p, q, products.data() + ((p - pb) * nq + (q - q0)) * per);
+    }
+  }
+
+  // Row panel p x panel q's products mt ([pts][mr][nr]) transformed back,
+  // with bias, residual and activation, into the output.
+  void store_products(RunCtx& c, int64_t b, int64_t total, int64_t p, int64_t q, const float* mt) const {
+    const KernelSet& ks = c.ks;
+    const int nr = ks.nr, mr = ks.mr;
+    const int64_t tiles = ty * tx;
     float* out = c.f(d.y) + b * d.m * d.oh * d.ow;
     const float* res = d.z == ir::kNoValue ? nullptr : c.f(d.z) + b * d.m * d.oh * d.ow;
     alignas(64) float y[16 * 64];
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t mv = std::min<int64_t>(mr, d.m - p * mr);
-      for (int64_t q = q0; q < q1; ++q) {
-        const float* vq = v + (q - q0) * ps;
-        for (int xi = 0; xi < pts; ++xi) {
-          const float* a = u[size_t(xi)].data.data() + p * d.c * mr;
-          for (int64_t k0 = 0; k0 < d.c; k0 += kKc)
-            ks.gemm_ukernel(std::min(kKc, d.c - k0), a + k0 * mr, vq + xi * xs + k0 * nr, nr, mt + xi * mr * nr,
-                            nr, k0 > 0, nullptr, mr);
-        }
-        // Output positions of the panel's tiles (TM x TM each, fewer at the right and bottom edges).
-        const int count = int(std::min<int64_t>(nr, total - q * nr));
-        int64_t at[64];
-        int rows[64], cols[64];
-        for (int j = 0; j < count; ++j) {
-          const int64_t t = (q * nr + j) % tiles, oy = (t / tx) * tm, ox = (t % tx) * tm;
-          at[j] = (q * nr + j) / tiles * d.m * d.oh * d.ow + oy * d.ow + ox;
-          rows[j] = int(std::min<int64_t>(tm, d.oh - oy));
-          cols[j] = int(std::min<int64_t>(tm, d.ow - ox));
-        }
-        // Whole tiles through the kernel set's vector store where it has one
-        // (F(4x4), Relu / Clip / no activation); the rest element by element.
-        bool whole[64];
-        const bool vec = tm == 4 && ks.winograd_store4 &&
-                         (d.act == Act::kNone || d.act == Act::kRelu || d.act == Act::kClip);
-        for (int j = 0; j < count; ++j) whole[j] = vec && rows[j] == 4 && cols[j] == 4;
-        for (int64_t i = 0; i < mv; ++i) {
-          const int64_t ch = p * mr + i;
-          ks.winograd_output_panel[tm == 4 ? 0 : 1](mt, int64_t(mr) * nr, int(i), d.bias[size_t(ch)], y);
-          if (vec) {
-            ks.winograd_store4(y, count, at, whole, res ? res + ch * d.oh * d.ow : nullptr, out + ch * d.oh * d.ow,
-                               d.ow, d.act, d.alpha, d.beta);
-            bool rest = false;
-            for (int j = 0; j < count; ++j) rest |= !whole[j];
-            if (!rest) continue;
-          }
-          if (res) {
-            const float* r = res + ch * d.oh * d.ow;
-            for (int j = 0; j < count; ++j)
-              for (int pp = 0; pp < (whole[j] ? 0 : rows[j]); ++pp)
-                for (int qq = 0; qq < cols[j]; ++qq) y[(pp * tm + qq) * nr + j] += r[at[j] + pp * d.ow + qq];
-          }
-          if (d.act != Act::kNone) ks.activate(d.act, d.alpha, d.beta, y, tm * tm * nr);
-          float* o = out + ch * d.oh * d.ow;
-          for (int j = 0; j < count; ++j)
-            for (int pp = 0; pp < (whole[j] ? 0 : rows[j]); ++pp)
-              for (int qq = 0; qq < cols[j]; ++qq) o[at[j] + pp * d.ow + qq] = y[(pp * tm + qq) * nr + j];
-        }
+    const int64_t mv = std::min<int64_t>(mr, d.m - p * mr);
+    // Output positions of the panel's tiles (TM x TM each, fewer at the right and bottom edges).
+    const int count = int(std::min<int64_t>(nr, total - q * nr));
+    int64_t at[64];
+    int rows[64], cols[64];
+    for (int j = 0; j < count; ++j) {
+      const int64_t t = (q * nr + j) % tiles, oy = (t / tx) * tm, ox = (t % tx) * tm;
+      at[j] = (q * nr + j) / tiles * d.m * d.oh * d.ow + oy * d.ow + ox;
+      rows[j] = int(std::min<int64_t>(tm, d.oh - oy));
+      cols[j] = int(std::min<int64_t>(tm, d.ow - ox));
+    }
+    // Whole tiles through the kernel set's vector store where it has one
+    // (F(4x4), Relu / Clip / no activation); the rest element by element.
+    bool whole[64];
+    const bool vec = tm == 4 && ks.winograd_store4 &&
+                     (d.act == Act::kNone || d.act == Act::kRelu || d.act == Act::kClip);
+    for (int j = 0; j < count; ++j) whole[j] = vec && rows[j] == 4 && cols[j] == 4;
+    for (int64_t i = 0; i < mv; ++i) {
+      const int64_t ch = p * mr + i;
+      ks.winograd_output_panel[tm == 4 ? 0 : 1](mt, int64_t(mr) * nr, int(i), d.bias[size_t(ch)], y);
+      if (vec) {
+        ks.winograd_store4(y, count, at, whole, res ? res + ch * d.oh * d.ow : nullptr, out + ch * d.oh * d.ow,
+                           d.ow, d.act, d.alpha, d.beta);
+        bool rest = false;
+        for (int j = 0; j < count; ++j) rest |= !whole[j];
+        if (!rest) continue;
       }
+      if (res) {
+        const float* r = res + ch * d.oh * d.ow;
+        for (int j = 0; j < count; ++j)
+          for (int pp = 0; pp < (whole[j] ? 0 : rows[j]); ++pp)
+            for (int qq = 0; qq < cols[j]; ++qq) y[(pp * tm + qq) * nr + j] += r[at[j] + pp * d.ow + qq];
+      }
+      if (d.act != Act::kNone) ks.activate(d.act, d.alpha, d.beta, y, tm * tm * nr);
+      float* o = out + ch * d.oh * d.ow;
+      for (int j = 0; j < count; ++j)
+        for (int pp = 0; pp < (whole[j] ? 0 : rows[j]); ++pp)
+          for (int qq = 0; qq < cols[j]; ++qq) o[at[j] + pp * d.ow + qq] = y[(pp * tm + qq) * nr + j];
     }
   }
 };
@@ -268,7 +289,48 @@ int winograd_tile_forced(int64_t batch, int64_t oh, int64_t ow, int nr) {
   return 36 * up(((oh + 3) / 4) * ((ow + 3) / 4)) <= 16 * up(((oh + 1) / 2) * ((ow + 1) / 2)) ? 4 : 2;
 }
 
-std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& desc, const KernelSet& ks, int tile) {
+WinogradBlocking winograd_blocking(int64_t col_panels, int64_t row_panels, int64_t c, int pts, int mr, int nr,
+                                   int threads, int64_t budget_bytes) {
+  // A cost per choice, in multiply-adds, scaled by how unevenly its largest
+  // task leaves the threads loaded:
+  // - the multiply-adds themselves;
+  // - 10 per byte of the weights read once per block of panels, where they
+  //   do not fit in the budget;
+  // - 10 per byte of the B operands when the rows are shared out: they are
+  //   then transformed once for all tasks, written out and read back once
+  //   per share;
+  // - 3 per byte of a task's B operands read again per block of rows that
+  //   the products budget allows, where they do not fit in it.
+  // (resnet18 at batch 32, ms a layer in the whole model, panels x shares:
+  // 7x7 layers, 4 x 43 row panels: 1 x 1 16.1, 2 x 1 12.4, 4 x 4 12.3,
+  // 4 x 8 13.2, 2 x 3 13.4; 14x14 layers, 16 x 22: 1 x 1 11.4, 2 x 1 11.8,
+  // 2 x 2 15.1.)
+  const double per_pair = double(pts) * mr * nr * 4;
+  const double u = double(pts) * double(row_panels * mr) * double(c) * 4;
+  const double v = double(pts) * double(c) * double(col_panels * nr) * 4;
+  const double flops = 2.0 * double(pts) * double(row_panels * mr) * double(c) * double(col_panels * nr);
+  WinogradBlocking best{1, 1};
+  double best_cost = -1;
+  for (int64_t cq = 1; cq <= std::min<int64_t>(col_panels, 16); ++cq) {
+    const int64_t qblocks = (col_panels + cq - 1) / cq;
+    for (int64_t pb = 1; pb <= row_panels; ++pb) {
+      const int64_t rows = (row_panels + pb - 1) / pb, tasks = qblocks * pb;
+      const int64_t at_once = std::clamp<int64_t>(int64_t(double(budget_bytes) / (double(cq) * per_pair)), 1, rows);
+      const double task_v = double(cq) * double(pts) * double(c) * nr * 4;
+      double bytes = 10 * (u > double(budget_bytes) ? u * double(qblocks) : u);
+      if (pb > 1) bytes += 10 * v * double(1 + pb);
+      if (task_v > double(budget_bytes)) bytes += 3 * v * double(pb) * double((rows + at_once - 1) / at_once);
+      const double largest = double(std::min(cq, col_panels) * rows);
+      const double even = double(col_panels * row_panels) / double(threads);
+      const double spread = double((tasks + threads - 1) / threads) * largest / even;
+      const double cost = (flops + bytes) * std::max(1.0, spread);
+      if (best_cost < 0 || cost < best_cost) best = {cq, pb}, best_cost = cost;
+    }
+  }
+  return best;
+}
+
+std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& desc, const KernelSet& ks, int tile, int threads) {
   auto s = std::make_unique<WinogradStep>();
   s->d = desc;
   const WinogradConvDesc& d = s->d;
@@ -299,6 +361,13 @@ std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& desc, const Ker
   for (int xi = 0; xi < s->pts; ++xi) s->u.push_back(pack_a(ut.data() + xi * d.m * d.c, uv, ks.mr));
   s->kernel = std::string("conv2d_f32_winograd_f") + std::to_string(tm) + "x" + std::to_string(tm) + "_3x3(" +
               ks.gemm_name + ") " + std::to_string(d.n * s->ty * s->tx) + " tiles";
+  s->product_bytes = cpu_info().l2_bytes / 2;
+  const int64_t col_panels = (d.n * s->ty * s->tx + ks.nr - 1) / ks.nr, row_panels = (d.m + ks.mr - 1) / ks.mr;
+  if (!s->per_image(threads, ks.nr)) {
+    s->cut = winograd_blocking(col_panels, row_panels, d.c, s->pts, ks.mr, ks.nr, threads, s->product_bytes);
+    s->kernel += ", " + std::to_string(s->cut.panels) + " panel(s) x " +
+                 std::to_string((row_panels + s->cut.row_blocks - 1) / s->cut.row_blocks) + " row panel(s) per task";
+  }
   if (d.z != ir::kNoValue) s->kernel += " +residual";
   if (d.act != Act::kNone) s->kernel += " +act";
   return s;

@@ -137,7 +137,18 @@ int winograd_tile(int64_t batch, int64_t oh, int64_t ow, int nr);
 double winograd_work_ratio(int64_t batch, int64_t oh, int64_t ow, int nr);
 // The smaller-work tile, whether or not it pays (--conv3x3 winograd).
 int winograd_tile_forced(int64_t batch, int64_t oh, int64_t ow, int nr);
-std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& d, const KernelSet& ks, int tile);
+// How a batch's Winograd GEMMs are cut into tasks when its tiles are
+// numbered across the images: blocks of `panels` column panels (nr tiles
+// each) by row_blocks even shares of the row panels (mr output channels
+// each), for c input channels and pts transform points, a task computing
+// at most budget_bytes of products at a time. Chosen by a cost model of the
+// multiply-adds, the memory traffic of each cut and the threads' balance.
+struct WinogradBlocking {
+  int64_t panels, row_blocks;
+};
+WinogradBlocking winograd_blocking(int64_t col_panels, int64_t row_panels, int64_t c, int pts, int mr, int nr,
+                                   int threads, int64_t budget_bytes);
+std::unique_ptr<Step> make_winograd_conv(const WinogradConvDesc& d, const KernelSet& ks, int tile, int threads);
 
 // An int8 3x3 stride-1 dilation-1 ungrouped QConv for ops_qwinograd.cpp.
 struct QWinogradDesc {
