@@ -444,10 +444,21 @@ TEST(CpuBackendConv, WinogradBlocksOfProducts) {
   EXPECT_TRUE(blocks_of_rows);
 }
 
-// A Conv followed by Relu / Add runs fused after the pass pipeline; the result
-// must still match the unfused reference graph.
+// A 1x1 expansion (FusedConv, no activation) of x's c channels to e, then
+// a 3x3 depthwise Conv with pad 1 reading it; *mid gets the expansion.
+static ValueId expand_depthwise(Net& net, ValueId x, int64_t c, int64_t e, ValueId* mid) {
+  ir::FusedConvAttrs a1;
+  a1.kernel_shape = {1, 1};
+  *mid = net.node(OpKind::kFusedConv, {x, net.cst({e, c, 1, 1})}, a1);
+  ir::ConvAttrs a2;
+  a2.kernel_shape = {3, 3};
+  a2.pads = {1, 1, 1, 1};
+  a2.group = e;
+  return net.node(OpKind::kConv, {*mid, net.cst({e, 1, 3, 3})}, a2);
+}
+
 // An expansion 1x1 conv and the depthwise conv that reads it run as one step
-// (ops_conv_pair.cpp) when the pair qualifies; otherwise as two. The 120x120
+// (ops_conv_block.cpp) when the pair qualifies; otherwise as two. The 120x120
 // and 150x150 cases do not fit half of any L2 as whole planes: they run in
 // bands of rows, whose overlapping input rows are computed twice.
 TEST(CpuBackendConv, ExpansionAndDepthwisePair) {
@@ -497,30 +508,15 @@ TEST(CpuBackendConv, ExpansionAndDepthwisePair) {
   // the memory plan must not let that output take the input's place.
   {
     Net net(seed++);
-    ValueId x = net.node(OpKind::kRelu, {net.input({2, 8, 20, 20})});
-    ir::FusedConvAttrs a1;
-    a1.kernel_shape = {1, 1};
-    ValueId mid = net.node(OpKind::kFusedConv, {x, net.cst({32, 8, 1, 1})}, a1);
-    ir::ConvAttrs a2;
-    a2.kernel_shape = {3, 3};
-    a2.pads = {1, 1, 1, 1};
-    a2.group = 32;
-    ValueId y = net.node(OpKind::kConv, {mid, net.cst({32, 1, 3, 3})}, a2);
+    ValueId x = net.node(OpKind::kRelu, {net.input({2, 8, 20, 20})}), mid;
+    ValueId y = expand_depthwise(net, x, 8, 32, &mid);
     ASSERT_TRUE(net.done({y}));
     check(net, "input read last by the expansion", "conv2d_f32_expand_depthwise");
   }
   // The intermediate also a graph output, or read by a second node: two steps.
   for (int form = 0; form < 2; ++form) {
     Net net(seed++);
-    ValueId x = net.input({1, 4, 10, 10});
-    ir::FusedConvAttrs a1;
-    a1.kernel_shape = {1, 1};
-    ValueId mid = net.node(OpKind::kFusedConv, {x, net.cst({16, 4, 1, 1})}, a1);
-    ir::ConvAttrs a2;
-    a2.kernel_shape = {3, 3};
-    a2.pads = {1, 1, 1, 1};
-    a2.group = 16;
-    ValueId y = net.node(OpKind::kConv, {mid, net.cst({16, 1, 3, 3})}, a2);
+    ValueId mid, y = expand_depthwise(net, net.input({1, 4, 10, 10}), 4, 16, &mid);
     std::vector<ValueId> outs = {y};
     if (form == 0) outs.push_back(mid);
     else outs[0] = net.node(OpKind::kAdd, {y, net.node(OpKind::kRelu, {mid})});
@@ -640,6 +636,8 @@ TEST(CpuBackendConv, ConvBlockTiling) {
   }
 }
 
+// A Conv followed by Relu / Add runs fused after the pass pipeline; the result
+// must still match the unfused reference graph.
 TEST(CpuBackendConv, PipelineFusedConvAddRelu) {
   Net net(31);
   ValueId x = net.input({3, 5, 10, 9});
