@@ -334,6 +334,41 @@ TEST(CpuBackendConv, DirectStridedTile) {
   }
 }
 
+// The chunked direct tile (KernelSet::conv_chunk, AVX-512: 7 pixels x 64
+// output channels), taken for layers with many input channels where a block
+// of channels runs over the tiles of a batch or of a large image: reductions
+// cut into several chunks with a shorter last one, tasks of several groups
+// of tiles, a partial block of channels, a partial last tile, tiles that
+// span two images (2 images on 3 threads), stride 2, residuals, Relu and
+// Clip. The 12x32 tile keeps batches whose images share out evenly.
+TEST(CpuBackendConv, DirectChunkedTile) {
+  using P = std::vector<int64_t>;
+  using A = ir::FusedActivation;
+  struct Case {
+    ConvCase c;
+    A act;
+    bool residual;
+  };
+  const std::vector<Case> cases = {
+      {{1, 40, 70, 28, 28, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, true},  // 6 chunks, 7 groups, 70 = 64 + 6
+      {{2, 17, 45, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, true},    // 20 pixels: a tile across images
+      {{1, 64, 64, 5, 4, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, false}, A::kClip, false},  // tiles of 7, 7 and 6 pixels
+      {{1, 130, 33, 15, 15, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false}, // stride 2, 130 channels
+  };
+  uint64_t seed = 1700;
+  for (const Case& k : cases) {
+    Net net(seed++);
+    ValueId y = fused_conv(net, k.c, k.act, 0.0f, 0.5f, k.residual);
+    ASSERT_TRUE(net.done({y}));
+    const std::string what = std::string("FusedConv ") + (k.residual ? "+Z " : "") + k.c.str();
+    check(net, what, "conv2d_f32_implicit_gemm|conv2d_f32_direct(");
+    if (!cpu::isa_available(cpu::Isa::kAvx512)) continue;
+    auto r = run_cpu(net.g, net.feeds, "avx512", 3);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_NE(r->plan.find("7px x 64oc, chunks of taps"), std::string::npos) << what << "\n" << r->plan;
+  }
+}
+
 // 3x3 stride-1 convolutions large enough for Winograd to pay (winograd_tile
 // in ops_winograd.cpp, with a margin for GEMM tiles of 4 to 32 columns), with
 // output sizes that are not multiples of the tile, on both kernels; the tile

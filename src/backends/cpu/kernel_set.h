@@ -81,6 +81,34 @@ struct TileEpilogue {
   float lo = 0, hi = 0;
 };
 
+// One call of KernelSet::conv_chunk: a tile of conv_chunk_px output pixels
+// x conv_chunk_oc output channels over one chunk of the taps (the caller
+// walks the chunks in order, so that a chunk's weights stay in L1 across
+// many tiles). Pixel i's window starts at px[i] (entries past pv repeat
+// px[0]); tap t reads px[i][koff[t]] and weights w[t * conv_chunk_oc + j].
+// acc ([px][oc]) holds the partial sums between chunks: zero at `first`,
+// read otherwise. At `last` with out not null the sums + bias[j] (+ res[j *
+// plane + i]), then Relu/Clip(lo, hi), go to out + j * plane + i for j <
+// ocv, i < pv; otherwise (a tile across images at `last` too) they stay in
+// acc.
+struct ConvChunkArgs {
+  int64_t k;
+  const float* w;
+  const int64_t* koff;
+  const float* const* px;
+  float* acc;
+  bool first, last;
+  float* out;
+  const float* res;
+  int64_t plane;
+  int ocv, pv;
+  const float* bias;
+  Act act;
+  float lo, hi;
+  const float* prefetch;  // lines to fetch into L1 on the way, one per tap (for the next chunk)
+  int64_t prefetch_lines;
+};
+
 struct KernelSet {
   Isa isa;
   const char* gemm_name;  // e.g. "gemm_f32_avx2_6x16"
@@ -139,6 +167,10 @@ struct KernelSet {
                       const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
                       float hi, float* raw);
   int conv_px, conv_oc;
+  // Optional: the direct tile for layers with many input channels, run a
+  // chunk of taps at a time (ConvChunkArgs).
+  void (*conv_chunk)(const ConvChunkArgs& a);
+  int conv_chunk_px, conv_chunk_oc;
   // Whether the direct tile also beats the implicit GEMM on layers with
   // many input channels (strided, and stride-1 kernels larger than 1x1 that
   // Winograd does not take), not only on stems of at most 4 channels.

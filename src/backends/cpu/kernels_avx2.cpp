@@ -174,6 +174,9 @@ const KernelSet& kernel_set_avx2() {
                                 &avx2::conv_direct_6x16,
                                 6,
                                 16,
+                                nullptr,
+                                0,
+                                0,
                                 false};
   return set;
 }

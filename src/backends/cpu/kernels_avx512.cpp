@@ -262,6 +262,65 @@ static void conv_direct_tile(int64_t k, const float* w, const int64_t* koff, con
     }
   }
 }
+// The chunked direct tile (KernelSet::conv_chunk): 7 output pixels x 64
+// output channels in 28 accumulators. With one register for the broadcast
+// pixel, three of the tap's four weight vectors stay in registers and the
+// fourth is read by each of its 7 multiply-adds (17 loads per 28
+// multiply-adds).
+static void conv_chunk_7x64(const ConvChunkArgs& a) {
+  __m512 acc[7][4];
+  if (a.first) {
+#pragma GCC unroll 7
+    for (int i = 0; i < 7; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm512_setzero_ps();
+  } else {
+#pragma GCC unroll 7
+    for (int i = 0; i < 7; ++i)
+      for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_loadu_ps(a.acc + i * 64 + j * 16);
+  }
+  const float *p0 = a.px[0], *p1 = a.px[1], *p2 = a.px[2], *p3 = a.px[3], *p4 = a.px[4], *p5 = a.px[5],
+              *p6 = a.px[6];
+  const float* w = a.w;
+  for (int64_t t = 0; t < a.k; ++t) {
+    const int64_t o = a.koff[t];
+    if (t < a.prefetch_lines) _mm_prefetch(reinterpret_cast<const char*>(a.prefetch + t * 16), _MM_HINT_T0);
+    const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16), b2 = _mm512_loadu_ps(w + 32);
+    const float* const ps[7] = {p0, p1, p2, p3, p4, p5, p6};
+#pragma GCC unroll 7
+    for (int i = 0; i < 7; ++i) {
+      const __m512 av = _mm512_set1_ps(ps[i][o]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
+      acc[i][3] = _mm512_fmadd_ps(av, _mm512_loadu_ps(w + 48), acc[i][3]);
+    }
+    w += 64;
+  }
+  if (!a.last || !a.out) {
+#pragma GCC unroll 7
+    for (int i = 0; i < 7; ++i)
+      for (int j = 0; j < 4; ++j) _mm512_storeu_ps(a.acc + i * 64 + j * 16, acc[i][j]);
+    return;
+  }
+  const __m512 vlo = _mm512_set1_ps(a.lo), vhi = _mm512_set1_ps(a.hi), zero = _mm512_setzero_ps();
+  const __mmask16 mask = __mmask16((1u << a.pv) - 1);
+  for (int h = 0; h * 16 < a.ocv; ++h) {  // output channels 16h .. 16h + 15
+    __m512 r[16];
+    const __m512 bv = _mm512_loadu_ps(a.bias + h * 16);
+#pragma GCC unroll 7
+    for (int i = 0; i < 7; ++i) r[i] = _mm512_add_ps(acc[i][h], bv);
+    for (int i = 7; i < 16; ++i) r[i] = zero;
+    transpose16(r);
+    const int n = std::min(16, a.ocv - h * 16);
+    for (int j = 0; j < n; ++j) {
+      const int64_t at = (h * 16 + j) * a.plane;
+      __m512 v = r[j];
+      if (a.res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, a.res + at));
+      if (a.act == Act::kRelu) v = _mm512_max_ps(v, zero);
+      else if (a.act == Act::kClip) v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+      _mm512_mask_storeu_ps(a.out + at, mask, v);
+    }
+  }
+}
 #pragma GCC diagnostic pop
 static void conv_direct_12x32(int64_t k, const float* w, const int64_t* koff, const float* const* px, float* out,
                               const float* res, int64_t plane, int ocv, int pv, const float* bias, Act act, float lo,
@@ -295,6 +354,9 @@ const KernelSet& kernel_set_avx512() {
                                 &avx512::conv_direct_12x32,
                                 12,
                                 32,
+                                &avx512::conv_chunk_7x64,
+                                7,
+                                64,
                                 true};
   return set;
 }

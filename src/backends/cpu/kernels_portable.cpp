@@ -28,6 +28,9 @@ const KernelSet& kernel_set_portable() {
                                 nullptr,
                                 0,
                                 0,
+                                nullptr,
+                                0,
+                                0,
                                 false};
   return set;
 }
