@@ -340,7 +340,8 @@ TEST(CpuBackendConv, DirectStridedTile) {
 // cut into several chunks with a shorter last one, tasks of several groups
 // of tiles, a partial block of channels, a partial last tile, tiles that
 // span two images (2 images on 3 threads), stride 2, residuals, Relu and
-// Clip. The 12x32 tile keeps batches whose images share out evenly.
+// Clip. The 12x32 tile keeps batches whose images share out evenly, and
+// layers with too few output channels for 64 lanes.
 TEST(CpuBackendConv, DirectChunkedTile) {
   using P = std::vector<int64_t>;
   using A = ir::FusedActivation;
@@ -348,12 +349,15 @@ TEST(CpuBackendConv, DirectChunkedTile) {
     ConvCase c;
     A act;
     bool residual;
+    bool chunked = true;
   };
   const std::vector<Case> cases = {
-      {{1, 40, 70, 28, 28, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, true},  // 6 chunks, 7 groups, 70 = 64 + 6
+      {{1, 40, 120, 28, 28, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, true},  // 6 chunks, 7 groups, 64 + 56
       {{2, 17, 45, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, true},    // 20 pixels: a tile across images
       {{1, 64, 64, 5, 4, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, false}, A::kClip, false},  // tiles of 7, 7 and 6 pixels
       {{1, 130, 33, 15, 15, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false}, // stride 2, 130 channels
+      // LeNet's second layer: 20 of the chunked tile's 64 lanes; the 12x32 tile
+      {{1, 10, 20, 12, 12, 5, 5, 1, 1, 1, 1, P{0, 0, 0, 0}, true}, A::kRelu, false, false},
   };
   uint64_t seed = 1700;
   for (const Case& k : cases) {
@@ -365,7 +369,8 @@ TEST(CpuBackendConv, DirectChunkedTile) {
     if (!cpu::isa_available(cpu::Isa::kAvx512)) continue;
     auto r = run_cpu(net.g, net.feeds, "avx512", 3);
     ASSERT_TRUE(r.ok()) << r.error().message;
-    EXPECT_NE(r->plan.find("7px x 64oc, chunks of taps"), std::string::npos) << what << "\n" << r->plan;
+    EXPECT_EQ(r->plan.find("7px x 64oc, chunks of taps") != std::string::npos, k.chunked) << what << "\n" << r->plan;
+    EXPECT_EQ(r->plan.find("12px x 32oc") != std::string::npos, !k.chunked) << what << "\n" << r->plan;
   }
 }
 

@@ -398,7 +398,12 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
       // 12x32 tile ran 3% faster (resnet18's stride-2 3x3 layers at batch 32).
       const int64_t plain_bytes =
           int64_t(sizeof(float)) * (((s.m + b.ks.conv_oc - 1) / b.ks.conv_oc) * kk * b.ks.conv_oc + s.c * s.hp * s.wp);
-      st.dc_chunked = !stem && b.ks.conv_chunk && !fits_per_image(s.n, b.threads, plain_bytes);
+      // Nor where its wider block of channels or narrower tile of pixels
+      // computes more than 1.15x the 12x32 tile's lanes: LeNet's 6 -> 16
+      // 5x5 layer (16 of 64 lanes) took 1.2x the time.
+      auto lanes = [&](int64_t px, int64_t oc) { return (s.n * s.oh * s.ow + px - 1) / px * px * ((s.m + oc - 1) / oc * oc); };
+      st.dc_chunked = !stem && b.ks.conv_chunk && !fits_per_image(s.n, b.threads, plain_bytes) &&
+                      lanes(b.ks.conv_chunk_px, b.ks.conv_chunk_oc) * 20 <= lanes(b.ks.conv_px, b.ks.conv_oc) * 23;
       st.dc_px = st.dc_chunked ? b.ks.conv_chunk_px : b.ks.conv_px;
       st.dc_oc = st.dc_chunked ? b.ks.conv_chunk_oc : b.ks.conv_oc;
       const int64_t oc = st.dc_oc, blocks = (s.m + oc - 1) / oc;
