@@ -47,10 +47,16 @@ struct ConvCase {
     return group == 1 && !depthwise() && kh * kw > 1 &&
            (cin * kh * kw >= 64 || ((sh > 1 || sw > 1) && cin <= 4 && cin * kh * kw >= 27));
   }
+  // 1x1 layers with many weights per output pixel take the chunked tile
+  // where the batch does not share out by images (AVX-512).
+  bool weighty_1x1() const {
+    return group == 1 && kh * kw == 1 && cin * cout / (n * oh() * ow()) >= (sh * sw == 1 ? 1000 : 10000);
+  }
   std::string direct_kernel() const {
-    return depthwise()                                   ? "conv2d_f32_depthwise_direct"
-           : direct_tile_shape() || wide_direct_shape() ? "conv2d_f32_implicit_gemm|conv2d_f32_direct("
-                                                         : "conv2d_f32_implicit_gemm";
+    return depthwise() ? "conv2d_f32_depthwise_direct"
+           : direct_tile_shape() || wide_direct_shape() || weighty_1x1()
+               ? "conv2d_f32_implicit_gemm|conv2d_f32_direct("
+               : "conv2d_f32_implicit_gemm";
   }
   ir::ConvAttrs attrs() const {
     ir::ConvAttrs a;
@@ -339,9 +345,10 @@ TEST(CpuBackendConv, DirectStridedTile) {
 // of channels runs over the tiles of a batch or of a large image: reductions
 // cut into several chunks with a shorter last one, tasks of several groups
 // of tiles, a partial block of channels, a partial last tile, tiles that
-// span two images (2 images on 3 threads), stride 2, residuals, Relu and
-// Clip. The 12x32 tile keeps batches whose images share out evenly, and
-// layers with too few output channels for 64 lanes.
+// span two images (2 images on 3 threads), stride 2, 1x1 layers with many
+// weights per pixel, residuals, Relu and Clip. The 12x32 tile keeps batches
+// whose images share out evenly, and layers with too few output channels
+// for 64 lanes.
 TEST(CpuBackendConv, DirectChunkedTile) {
   using P = std::vector<int64_t>;
   using A = ir::FusedActivation;
@@ -356,6 +363,8 @@ TEST(CpuBackendConv, DirectChunkedTile) {
       {{2, 17, 45, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, true},    // 20 pixels: a tile across images
       {{1, 64, 64, 5, 4, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, false}, A::kClip, false},  // tiles of 7, 7 and 6 pixels
       {{1, 130, 33, 15, 15, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kNone, false}, // stride 2, 130 channels
+      {{1, 512, 200, 7, 7, 1, 1, 1, 1, 1, 1, P{0, 0, 0, 0}, true}, A::kRelu, true},   // 1x1, 2090 weights per pixel
+      {{1, 512, 1100, 8, 8, 1, 1, 2, 2, 1, 1, P{0, 0, 0, 0}, false}, A::kNone, true}, // 1x1 stride 2, 35200 per pixel
       // LeNet's second layer: 20 of the chunked tile's 64 lanes; the 12x32 tile
       {{1, 10, 20, 12, 12, 5, 5, 1, 1, 1, 1, P{0, 0, 0, 0}, true}, A::kRelu, false, false},
   };
