@@ -296,15 +296,19 @@ TEST(CpuBackendConv, LargeWeightsFewPixelsSplitByRows) {
 // dilation, uneven strides, asymmetric pads, residuals, Relu and Clip in the
 // tile; and shapes it does not take (implicit GEMM then): mobilenet_v2's
 // 27-tap first layer, HardSwish, and on AVX2 more input channels.
+// A case of the direct tiles' tests: a FusedConv with its activation, a
+// residual or not, and (DirectChunkedTile) whether AVX-512 takes the chunked tile.
+struct TileCase {
+  ConvCase c;
+  ir::FusedActivation act;
+  bool residual;
+  bool chunked = true;
+};
+
 TEST(CpuBackendConv, DirectStridedTile) {
   using P = std::vector<int64_t>;
   using A = ir::FusedActivation;
-  struct Case {
-    ConvCase c;
-    A act;
-    bool residual;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<TileCase> cases = {
       {{2, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kRelu, false},  // resnet conv1, smaller
       {{1, 3, 20, 23, 23, 5, 5, 2, 2, 1, 1, P{0, 0, 1, 1}, true}, A::kClip, false},  // 75 taps, 20 channels
       {{3, 4, 33, 9, 8, 5, 5, 2, 2, 1, 1, P{2, 2, 2, 2}, false}, A::kNone, false},   // 100 taps, 33 channels
@@ -322,7 +326,7 @@ TEST(CpuBackendConv, DirectStridedTile) {
       {{1, 3, 64, 29, 31, 7, 7, 2, 2, 1, 1, P{3, 3, 3, 3}, true}, A::kHardSwish, false},
   };
   uint64_t seed = 1500;
-  for (const Case& k : cases) {
+  for (const TileCase& k : cases) {
     Net net(seed++);
     ValueId y = fused_conv(net, k.c, k.act, 0.0f, 6.0f, k.residual);
     ASSERT_TRUE(net.done({y}));
@@ -352,13 +356,7 @@ TEST(CpuBackendConv, DirectStridedTile) {
 TEST(CpuBackendConv, DirectChunkedTile) {
   using P = std::vector<int64_t>;
   using A = ir::FusedActivation;
-  struct Case {
-    ConvCase c;
-    A act;
-    bool residual;
-    bool chunked = true;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<TileCase> cases = {
       {{1, 40, 120, 28, 28, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, true}, A::kRelu, true},  // 6 chunks, 7 groups, 64 + 56
       {{2, 17, 45, 9, 8, 3, 3, 2, 2, 1, 1, P{1, 1, 1, 1}, true}, A::kClip, true},    // 20 pixels: a tile across images
       {{1, 64, 64, 5, 4, 3, 3, 1, 1, 1, 1, P{1, 1, 1, 1}, false}, A::kClip, false},  // tiles of 7, 7 and 6 pixels
@@ -369,7 +367,7 @@ TEST(CpuBackendConv, DirectChunkedTile) {
       {{1, 10, 20, 12, 12, 5, 5, 1, 1, 1, 1, P{0, 0, 0, 0}, true}, A::kRelu, false, false},
   };
   uint64_t seed = 1700;
-  for (const Case& k : cases) {
+  for (const TileCase& k : cases) {
     Net net(seed++);
     ValueId y = fused_conv(net, k.c, k.act, 0.0f, 0.5f, k.residual);
     ASSERT_TRUE(net.done({y}));
