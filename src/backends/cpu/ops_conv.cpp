@@ -394,15 +394,19 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
     // many images or over a large image (run_direct); where an image's
     // padded copy and all its weights stay in L2 (direct_per_image) the
     // 12x32 tile ran 3% faster (resnet18's stride-2 3x3 layers at batch 32).
-    const int64_t plain_bytes =
-        int64_t(sizeof(float)) * (((s.m + b.ks.conv_oc - 1) / b.ks.conv_oc) * kk * b.ks.conv_oc + s.c * s.hp * s.wp);
+    // (Sets without a chunked tile may have no direct tile either: conv_oc
+    // 0, so these are only evaluated with one.)
+    auto plain_bytes = [&] {
+      const int64_t oc = b.ks.conv_oc;
+      return int64_t(sizeof(float)) * (((s.m + oc - 1) / oc) * kk * oc + s.c * s.hp * s.wp);
+    };
     // Nor where its wider block of channels or narrower tile of pixels
     // computes more than 1.15x the 12x32 tile's lanes: LeNet's 6 -> 16
     // 5x5 layer (16 of 64 lanes) took 1.2x the time.
     auto lanes = [&](int64_t px, int64_t oc) {
       return (s.n * s.oh * s.ow + px - 1) / px * px * ((s.m + oc - 1) / oc * oc);
     };
-    const bool chunk = !stem && b.ks.conv_chunk && !fits_per_image(s.n, b.threads, plain_bytes) &&
+    const bool chunk = !stem && b.ks.conv_chunk && !fits_per_image(s.n, b.threads, plain_bytes()) &&
                        lanes(b.ks.conv_chunk_px, b.ks.conv_chunk_oc) * 20 <= lanes(b.ks.conv_px, b.ks.conv_oc) * 23;
     // 1x1 layers take it where their weights are many for the pixels: at
     // least 1000 weights per output pixel (10000 at stride 2). resnet50 at
@@ -412,7 +416,7 @@ void finish_direct(ConvStep& st, const BuildCtx& b, const ConvShape& s, const fl
     // 2 at 14x14 (2670) 0.76 -> 1.01 ms and 512 -> 128 at 28x28 (84) 0.37
     // -> 0.53 ms.
     const bool one = s.kh * s.kw == 1;
-    const int64_t per_pixel = kk * s.m / (s.n * s.oh * s.ow);
+    const int64_t per_pixel = kk * s.m / std::max<int64_t>(1, s.n * s.oh * s.ow);
     const bool one_chunk = one && chunk && per_pixel >= (s.sh * s.sw == 1 ? 1000 : 10000);
     if (b.ks.conv_direct && s.group == 1 && kk >= min_taps && act_in_tile &&
         (stem || (b.ks.conv_direct_wide && !one) || one_chunk)) {
